@@ -1,0 +1,794 @@
+"""Ingest benchmark: one generated workload through the raw-sqlite3 yardstick
+and through carepoints over HTTP.
+
+    make bench                      # or:
+    .venv/bin/python bench/ingest.py [--events 50000] [--patients 5000] [--only a,b,c,d]
+
+The workload is the yardstick's own generator (`workload(n, patients,
+seed=7)` in ../shared/bench/limit_award.py: ≥ 50,000 events over 5,000
+patients, 10% of them resends of an earlier event), each tuple mapped to a
+device blood-pressure reading (`health.measurement`) of one enrolled patient.
+
+(a) ../shared/bench/limit_award.py N P — the raw-sqlite3 yardstick, events/s.
+(b) carepoints' HTTP batch ingest: 100 events per `POST /api/v1/events`,
+    sequential from one keep-alive connection, `carepoints serve` in a
+    subprocess on a fresh SQLite database.
+(c) single-event HTTP ingest on a fresh server and database: the first
+    `--single-events` events of the workload, one per request, from
+    `--single-clients` keep-alive connections; events/s and latency
+    percentiles.
+(d) (b)'s batches on PostgreSQL (`CAREPOINTS_BENCH_PG_URL`, default
+    postgresql+psycopg://postgres@127.0.0.1:5432/test; a fresh database
+    `cp_bench` per run) from `--pg-clients` connections, with one server
+    worker and with `serve --workers 4`. Skipped when PostgreSQL is
+    unreachable.
+
+Enrolling the patients (`POST /api/v1/patients`) is untimed setup. After
+every carepoints run a spot check compares `GET …/points` of sampled
+patients with the balance the default programme must give (welcome 100,
+first reading 50, 10 per reading capped at 20 a day, streak bonuses), so the
+figures are known to measure real work.
+
+Targets: (b) ≥ 30% of (a); (c) ≥ 1,500 events/s with p99 ≤ 20 ms;
+(d) 4 workers ≥ 2× one worker. Prints a summary table and writes it as JSON
+to bench/out/ingest.json. Exit status 1 when a run failed (not when a
+target is missed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import http.client
+import io
+import json
+import os
+import platform
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+try:
+    import orjson
+
+    def dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    loads: Callable[[bytes], Any] = orjson.loads
+except ImportError:  # pragma: no cover - orjson is a dependency of carepoints
+
+    def dumps(obj: Any) -> bytes:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+    loads = json.loads
+
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+YARDSTICK = REPO.parent / "shared" / "bench" / "limit_award.py"
+OUT = BENCH_DIR / "out" / "ingest.json"
+CST = timezone(timedelta(hours=8))  # Asia/Shanghai has no DST; the events carry +08:00
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_BENCH_DB = "cp_bench"
+BATCH = 100
+
+Tuple = tuple[str, int, str]  # (source_event_id, patient number 1..P, "2026-03-DD")
+
+
+class BenchError(Exception):
+    """A run cannot go on (server error, wrong answer); the message says which request."""
+
+
+# --------------------------------------------------------------------------- workload
+
+
+def workload(n: int, patients: int, seed: int = 7) -> list[Tuple]:
+    """The yardstick's generator, verbatim in behaviour (limit_award.py can't be
+    imported: it reads sys.argv at import time). With 10% probability an event
+    is a resend of one sent earlier; the prefix of length k is workload(k)."""
+    rnd = random.Random(seed)
+    out: list[Tuple] = []
+    sent: list[Tuple] = []
+    for i in range(n):
+        if sent and rnd.random() < 0.10:
+            out.append(rnd.choice(sent))
+            continue
+        ev = (f"ev-{i:09d}", rnd.randint(1, patients), f"2026-03-{1 + i % 28:02d}")
+        out.append(ev)
+        sent.append(ev)
+    return out
+
+
+def to_event(t: Tuple, patient_ids: Sequence[str]) -> dict[str, Any]:
+    """A device blood-pressure reading. Everything but the patient is a function
+    of the key, so a resend is the same event (a duplicate, never a conflict)."""
+    key, pid, day = t
+    h = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    hour, minute, second = 8 + h[0] % 14, h[1] % 60, h[2] % 60  # 08:00–21:59 local: same day in any case
+    return {
+        "type": "health.measurement",
+        "patient": {"id": patient_ids[pid - 1]},
+        "occurred_at": f"{day}T{hour:02d}:{minute:02d}:{second:02d}+08:00",
+        "source": "bench",
+        "source_event_id": key,
+        "attributes": {
+            "kind": "blood_pressure",
+            "systolic": 120 + h[3] % 21,
+            "diastolic": 70 + h[4] % 21,
+            "provenance": "device",
+        },
+    }
+
+
+def runs(days: set[date]) -> list[int]:
+    """Lengths of the maximal runs of consecutive days."""
+    out: list[int] = []
+    prev: date | None = None
+    for d in sorted(days):
+        if prev is not None and d - prev == timedelta(days=1):
+            out[-1] += 1
+        else:
+            out.append(1)
+        prev = d
+    return out
+
+
+def readings_per_day(events: Sequence[Tuple], patients: int) -> dict[int, Counter[date]]:
+    """Distinct readings per patient and local day (resends counted once)."""
+    per_day: dict[int, Counter[date]] = {p: Counter() for p in range(1, patients + 1)}
+    for _key, pid, day in set(events):
+        per_day[pid][date.fromisoformat(day)] += 1
+    return per_day
+
+
+def expected_balances(per_day: dict[int, Counter[date]]) -> dict[int, int]:
+    """Balances under the default programme: welcome 100 at enrolment; for device
+    readings, first reading ever +50, +10 per reading up to 20 per local day,
+    +50 per 7 and +200 per 30 consecutive days (Σ ⌊L/N⌋ per maximal run);
+    resends change nothing."""
+    out: dict[int, int] = {}
+    for pid, days in per_day.items():
+        bal = 100
+        if days:
+            bal += 50 + sum(10 * min(c, 2) for c in days.values())
+            lengths = runs(set(days))
+            bal += 50 * sum(n // 7 for n in lengths) + 200 * sum(n // 30 for n in lengths)
+        out[pid] = bal
+    return out
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection (one per thread)."""
+
+    def __init__(self, port: int, key: str, timeout: float = 300.0) -> None:
+        self.port, self.key, self.timeout = port, key, timeout
+        self.conn: http.client.HTTPConnection | None = None
+        self.reconnects = 0
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            self.conn.connect()
+            self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def call(self, method: str, path: str, body: Any = None, auth: bool = True) -> tuple[int, Any]:
+        """Send one request (body: JSON-able, or bytes already encoded); answer (status, JSON)."""
+        data = None if body is None else body if isinstance(body, bytes) else dumps(body)
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if auth:
+            headers["Authorization"] = f"Bearer {self.key}"
+        for attempt in (1, 2):
+            conn = self._connect()
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+                status = resp.status
+                if resp.will_close:
+                    self.close()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # A keep-alive connection the server dropped; ingest is idempotent by
+                # source_event_id, so one retry is safe (it is counted and reported).
+                self.close()
+                if attempt == 2:
+                    raise
+                self.reconnects += 1
+        try:
+            doc = loads(raw) if raw else None
+        except ValueError:
+            doc = raw.decode(errors="replace")
+        return status, doc
+
+
+def short(obj: Any, n: int = 600) -> str:
+    text = obj if isinstance(obj, str) else dumps(obj).decode()
+    return text if len(text) <= n else text[:n] + f"… ({len(text)} chars)"
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def carepoints_exe() -> Path:
+    for cand in (Path(sys.executable).parent / "carepoints", REPO / ".venv" / "bin" / "carepoints"):
+        if cand.exists():
+            return cand
+    raise BenchError("no carepoints executable beside sys.executable or in .venv/bin "
+                     "(run with .venv/bin/python)")
+
+
+class Server:
+    """`carepoints serve` on a fresh database in a temporary directory, as
+    ../shared/contract/harness.py starts it."""
+
+    def __init__(self, label: str, db_url: str | None = None, workers: int = 1,
+                 env: dict[str, str] | None = None) -> None:
+        self.label, self.workers = label, workers
+        self.dir = Path(tempfile.mkdtemp(prefix="cp-bench-"))
+        self.env = dict(os.environ)
+        self.env["CAREPOINTS_DATABASE_URL"] = db_url or f"sqlite:///{self.dir}/carepoints.db"
+        self.env["CAREPOINTS_SCHEDULER"] = "off"
+        self.env.update(env or {})
+        self.port = free_port()
+        self.key = ""
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = self.dir / "server.log"
+
+    def cli(self, *args: str) -> str:
+        r = subprocess.run([str(carepoints_exe()), *args], capture_output=True, text=True,
+                           env=self.env, cwd=self.dir, timeout=600, check=False)
+        if r.returncode:
+            raise BenchError(f"`carepoints {' '.join(args)}` exited {r.returncode}: "
+                             f"{(r.stderr or r.stdout).strip()[-800:]}")
+        return r.stdout
+
+    def start(self) -> Server:
+        self.cli("db", "upgrade")
+        out = self.cli("api-key", "create", "--name", "bench", "--role", "admin").strip()
+        if not out:
+            raise BenchError("`carepoints api-key create` printed nothing")
+        self.key = out.splitlines()[-1].strip()
+        args = [str(carepoints_exe()), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.workers > 1:
+            args += ["--workers", str(self.workers)]
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(args, env=self.env, cwd=self.dir, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"server exited at start ({self.proc.returncode}): {self.log_tail()}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                c = Conn(self.port, "", timeout=2)
+                try:
+                    if c.call("GET", "/healthz", auth=False)[0] == 200:
+                        return self
+                finally:
+                    c.close()
+            time.sleep(0.1)
+        raise BenchError(f"server did not answer /healthz within 60 s: {self.log_tail()}")
+
+    def log_tail(self, n: int = 1500) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-n:]
+        except OSError:
+            return "(no log)"
+
+    def errors_in_log(self) -> str:
+        """Tracebacks and 5xx lines in the server log, if any (printed on failures)."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        if "Traceback" in text:
+            i = text.index("Traceback")
+            return text[i:i + 3000]
+        return ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)  # the group this script created
+                self.proc.wait(10)
+        if self.proc is not None:
+            # workers of `--workers N` are in the session we created; make sure none is left
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def serving(label: str, db_url: str | None = None, workers: int = 1,
+            env: dict[str, str] | None = None) -> Iterator[Server]:
+    srv = Server(label, db_url, workers, env)
+    try:
+        yield srv.start()
+    except BaseException:
+        trace = srv.errors_in_log()
+        if trace:
+            print(f"  server log ({label}):\n{trace}", file=sys.stderr)
+        raise
+    finally:
+        srv.stop()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def pg_plain(url: str) -> str:
+    """SQLAlchemy URL → libpq URL (drop the `+driver`)."""
+    u = urlsplit(url)
+    return urlunsplit(u._replace(scheme=u.scheme.split("+", 1)[0]))
+
+
+def pg_fresh(admin_url: str) -> str:
+    """Drop and create the bench database; answer the server's URL for it."""
+    import psycopg
+
+    with psycopg.connect(pg_plain(admin_url), autocommit=True, connect_timeout=5) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+        c.execute(f"CREATE DATABASE {PG_BENCH_DB}")
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{PG_BENCH_DB}"))
+
+
+def pg_drop(admin_url: str) -> None:
+    import psycopg
+
+    with (contextlib.suppress(Exception),
+          psycopg.connect(pg_plain(admin_url), autocommit=True, connect_timeout=5) as c):
+        c.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+
+
+def pg_reachable(admin_url: str) -> str | None:
+    """None when reachable, else why not."""
+    try:
+        import psycopg
+    except ImportError as e:
+        return f"psycopg not importable ({e})"
+    try:
+        with psycopg.connect(pg_plain(admin_url), autocommit=True, connect_timeout=5) as c:
+            c.execute("SELECT 1")
+    except Exception as e:
+        return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+    return None
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def enrol(srv: Server, patients: int, threads: int = 8) -> list[str]:
+    """POST /api/v1/patients for patients 1..P (untimed); answers their ids in order."""
+    local = threading.local()
+    conns: list[Conn] = []
+    lock = threading.Lock()
+    accepted_at = datetime.now(CST).isoformat(timespec="seconds")
+
+    def one(n: int) -> str:
+        conn: Conn | None = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = Conn(srv.port, srv.key)
+            with lock:
+                conns.append(conn)
+        body = {"name": f"患者{n}", "phone": f"139{n:08d}",
+                "external_ids": [{"system": "urn:bench:mrn", "value": f"B{n}"}],
+                "consent": {"version": "1.0", "accepted_at": accepted_at}}
+        status, doc = conn.call("POST", "/api/v1/patients", body)
+        if status not in (200, 201) or not isinstance(doc, dict) or not doc.get("id"):
+            raise BenchError(f"POST /api/v1/patients {short(body)} -> {status} {short(doc)}")
+        return str(doc["id"])
+
+    t = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            ids = list(pool.map(one, range(1, patients + 1)))
+    finally:
+        for c in conns:
+            c.close()
+    print(f"  enrolled {patients} patients in {time.perf_counter() - t:.1f} s")
+    return ids
+
+
+@dataclass
+class IngestResult:
+    events: int
+    seconds: float
+    events_per_s: float
+    new: int
+    duplicates: int
+    expected_duplicates: int
+    requests: int
+    clients: int
+    reconnects: int = 0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    spot_check: dict[str, Any] = field(default_factory=dict)
+
+
+def run_parallel(clients: int, work: Callable[[int, Conn], None], srv: Server) -> tuple[float, int]:
+    """Run work(i, conn) for i in range(clients) in threads, released together;
+    answers the wall time and the number of reconnects. The first error wins."""
+    conns = [Conn(srv.port, srv.key) for _ in range(clients)]
+    for c in conns:  # connect before the clock starts
+        c.call("GET", "/healthz", auth=False)
+    gate = threading.Barrier(clients + 1)
+    errors: list[BaseException] = []
+
+    def body(i: int) -> None:
+        gate.wait()
+        try:
+            work(i, conns[i])
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(clients)]
+    for th in threads:
+        th.start()
+    gate.wait()
+    t = time.perf_counter()
+    for th in threads:
+        th.join()
+    dt = time.perf_counter() - t
+    for c in conns:
+        c.close()
+    if errors:
+        raise errors[0]
+    return dt, sum(c.reconnects for c in conns)
+
+
+def run_batches(srv: Server, tuples: Sequence[Tuple], ids: Sequence[str], clients: int) -> IngestResult:
+    """POST /api/v1/events with 100 events per request; batch j goes to client j % clients."""
+    batches = [[to_event(t, ids) for t in tuples[i:i + BATCH]] for i in range(0, len(tuples), BATCH)]
+    bodies = [dumps({"events": b}) for b in batches]  # serialised before the clock starts
+    counts = Counter[str]()
+    lock = threading.Lock()
+
+    def work(i: int, conn: Conn) -> None:
+        local = Counter[str]()
+        for j in range(i, len(batches), clients):
+            status, doc = conn.call("POST", "/api/v1/events", bodies[j])
+            if status != 200 or not isinstance(doc, dict) or not isinstance(doc.get("outcomes"), list):
+                raise BenchError(f"batch {j}: POST /api/v1/events ({len(batches[j])} events, first "
+                                 f"{short(batches[j][0], 400)}) -> {status} {short(doc)}")
+            outcomes = doc["outcomes"]
+            if len(outcomes) != len(batches[j]):
+                raise BenchError(f"batch {j}: {len(batches[j])} events but {len(outcomes)} outcomes")
+            for ev, out in zip(batches[j], outcomes, strict=True):
+                if not isinstance(out, dict) or "error" in out or "duplicate" not in out:
+                    raise BenchError(f"batch {j}: event {short(ev, 500)} -> item {short(out)}")
+                local["duplicates" if out["duplicate"] else "new"] += 1
+        with lock:
+            counts.update(local)
+
+    dt, reconnects = run_parallel(clients, work, srv)
+    n = len(tuples)
+    return IngestResult(events=n, seconds=round(dt, 3), events_per_s=round(n / dt, 1), new=counts["new"],
+                        duplicates=counts["duplicates"], expected_duplicates=n - len(set(tuples)),
+                        requests=len(batches), clients=clients, reconnects=reconnects)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return 0.0
+    k = max(0, min(len(sorted_values) - 1, -(-len(sorted_values) * q // 100) - 1))
+    return sorted_values[int(k)]
+
+
+def run_single(srv: Server, tuples: Sequence[Tuple], ids: Sequence[str], clients: int) -> IngestResult:
+    """POST /api/v1/events one event per request; event j goes to client j % clients."""
+    bodies = [dumps(to_event(t, ids)) for t in tuples]  # serialised before the clock starts
+    lat: list[list[float]] = [[] for _ in range(clients)]
+    counts = Counter[str]()
+    lock = threading.Lock()
+
+    def work(i: int, conn: Conn) -> None:
+        local = Counter[str]()
+        mine = lat[i]
+        clock = time.perf_counter
+        for j in range(i, len(bodies), clients):
+            t0 = clock()
+            status, doc = conn.call("POST", "/api/v1/events", bodies[j])
+            mine.append(clock() - t0)
+            if status not in (200, 201) or not isinstance(doc, dict) or "duplicate" not in doc:
+                raise BenchError(f"event {j}: POST /api/v1/events {short(loads(bodies[j]), 500)} "
+                                 f"-> {status} {short(doc)}")
+            if (status == 200) != bool(doc["duplicate"]):
+                local["status_mismatch"] += 1
+            local["duplicates" if doc["duplicate"] else "new"] += 1
+        with lock:
+            counts.update(local)
+
+    dt, reconnects = run_parallel(clients, work, srv)
+    allv = sorted(v * 1000 for part in lat for v in part)
+    n = len(tuples)
+    res = IngestResult(events=n, seconds=round(dt, 3), events_per_s=round(n / dt, 1), new=counts["new"],
+                       duplicates=counts["duplicates"], expected_duplicates=n - len(set(tuples)),
+                       requests=n, clients=clients, reconnects=reconnects,
+                       latency_ms={f"p{q}": round(percentile(allv, q), 2) for q in (50, 90, 99)}
+                       | {"max": round(allv[-1], 2) if allv else 0.0})
+    if counts["status_mismatch"]:
+        print(f"  ! {counts['status_mismatch']} single-event answers had status 200/201 disagreeing "
+              "with their `duplicate` flag (API.md: 201 new, 200 duplicate)")
+    return res
+
+
+def spot_check(srv: Server, tuples: Sequence[Tuple], ids: Sequence[str], sample: int) -> dict[str, Any]:
+    """Compare GET /api/v1/patients/{id}/points with the expected balance for
+    sampled patients (all when sample is 0): patients with a 7-day streak and
+    the busiest ones first, then a seeded random sample."""
+    per_day = readings_per_day(tuples, len(ids))
+    expected = expected_balances(per_day)
+    longest = {p: max(runs(set(days)), default=0) for p, days in per_day.items()}
+    pids = list(range(1, len(ids) + 1))
+    if sample and sample < len(pids):
+        streaky = sorted((p for p in pids if longest[p] >= 7), key=lambda p: -longest[p])
+        busiest = sorted(pids, key=lambda p: -sum(per_day[p].values()))[:3]
+        idle = [p for p in pids if not per_day[p]][:2]
+        chosen = list(dict.fromkeys([*streaky[:10], *busiest, *idle]))
+        taken = set(chosen)
+        rest = [p for p in pids if p not in taken]
+        chosen += random.Random(1).sample(rest, max(0, min(len(rest), sample - len(chosen))))
+    else:
+        chosen = pids
+    local = threading.local()
+    conns: list[Conn] = []
+    lock = threading.Lock()
+
+    def one(p: int) -> tuple[int, int, Any]:
+        conn: Conn | None = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = Conn(srv.port, srv.key)
+            with lock:
+                conns.append(conn)
+        status, doc = conn.call("GET", f"/api/v1/patients/{ids[p - 1]}/points")
+        if status != 200 or not isinstance(doc, dict) or "balance" not in doc:
+            raise BenchError(f"GET /api/v1/patients/{ids[p - 1]}/points -> {status} {short(doc)}")
+        return p, expected[p], doc["balance"]
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(one, chosen))
+    finally:
+        for c in conns:
+            c.close()
+    bad = [{"patient": ids[p - 1], "number": p, "expected": e, "balance": b}
+           for p, e, b in got if int(b) != e]
+    streaks = sum(1 for p in chosen if longest[p] >= 7)
+    return {"checked": len(chosen), "with_streak": streaks, "passed": not bad, "mismatches": bad[:10]}
+
+
+def report_run(name: str, r: IngestResult) -> None:
+    extra = ""
+    if r.latency_ms:
+        extra = "  latency ms " + " ".join(f"{k}={v}" for k, v in r.latency_ms.items())
+    print(f"  {name}: {r.events} events in {r.seconds:.2f} s = {r.events_per_s:,.0f} events/s "
+          f"({r.clients} client{'s' if r.clients > 1 else ''}, {r.requests} requests){extra}")
+    dup_ok = r.duplicates == r.expected_duplicates
+    print(f"  outcomes: {r.new} new, {r.duplicates} duplicates (expected {r.expected_duplicates})"
+          f"{'' if dup_ok else '  ✗ MISMATCH'}" + (f"; {r.reconnects} reconnects" if r.reconnects else ""))
+    sc = r.spot_check
+    if sc:
+        print(f"  spot check: {'PASS' if sc['passed'] else 'FAIL'} ({sc['checked']} patients, "
+              f"{sc['with_streak']} with a 7-day streak)")
+        for m in sc["mismatches"]:
+            print(f"    patient #{m['number']} {m['patient']}: "
+                  f"balance {m['balance']}, expected {m['expected']}")
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def part_a(args: argparse.Namespace) -> dict[str, Any]:
+    if not YARDSTICK.exists():
+        raise BenchError(f"yardstick not found at {YARDSTICK}")
+    r = subprocess.run([sys.executable, str(YARDSTICK), str(args.events), str(args.patients)],
+                       capture_output=True, text=True, timeout=1800, check=False)
+    if r.returncode:
+        raise BenchError(f"limit_award.py exited {r.returncode}: {r.stderr.strip()[-500:]}")
+    eps = float(r.stdout.strip().splitlines()[-1])
+    print(f"  raw sqlite3: {eps:,.0f} events/s")
+    return {"events_per_s": eps}
+
+
+def part_b(args: argparse.Namespace, tuples: Sequence[Tuple]) -> dict[str, Any]:
+    with serving("b: sqlite batch") as srv:
+        ids = enrol(srv, args.patients)
+        r = run_batches(srv, tuples, ids, clients=1)
+        r.spot_check = spot_check(srv, tuples, ids, args.spot_check)
+    report_run("batch ingest (SQLite)", r)
+    return asdict(r)
+
+
+def part_c(args: argparse.Namespace, tuples: Sequence[Tuple]) -> dict[str, Any]:
+    part = tuples[:args.single_events]
+    with serving("c: sqlite single", workers=args.single_workers) as srv:
+        ids = enrol(srv, args.patients)
+        r = run_single(srv, part, ids, clients=args.single_clients)
+        r.spot_check = spot_check(srv, part, ids, args.spot_check)
+    report_run(f"single-event ingest (SQLite, {args.single_workers} worker(s))", r)
+    return asdict(r) | {"server_workers": args.single_workers}
+
+
+def part_d(args: argparse.Namespace, tuples: Sequence[Tuple]) -> dict[str, Any]:
+    admin = os.environ.get("CAREPOINTS_BENCH_PG_URL", PG_DEFAULT)
+    why = pg_reachable(admin)
+    if why:
+        print(f"  skipped: PostgreSQL unreachable at {admin} ({why})")
+        return {"skipped": why}
+    env = {"CAREPOINTS_SECRET_KEY": secrets.token_urlsafe(32),
+           "CAREPOINTS_CHECKPOINT_KEY": secrets.token_urlsafe(32),
+           "CAREPOINTS_PII_KEY": secrets.token_urlsafe(32)}
+    out: dict[str, Any] = {}
+    try:
+        for workers in (1, args.pg_workers):
+            url = pg_fresh(admin)
+            with serving(f"d: postgresql x{workers}", db_url=url, workers=workers, env=env) as srv:
+                ids = enrol(srv, args.patients)
+                r = run_batches(srv, tuples, ids, clients=args.pg_clients)
+                r.spot_check = spot_check(srv, tuples, ids, args.spot_check)
+            report_run(f"batch ingest (PostgreSQL, {workers} worker(s))", r)
+            out[f"workers_{workers}"] = asdict(r) | {"server_workers": workers}
+    finally:
+        pg_drop(admin)
+    return out
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def mark(ok: bool | None) -> str:
+    return "–" if ok is None else ("✓" if ok else "✗")
+
+
+def summarise(res: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    def eps(part: dict[str, Any] | None) -> float | None:
+        return part.get("events_per_s") if isinstance(part, dict) else None
+
+    a, b, c, d = (res.get(k) for k in "abcd")
+    d1 = d.get("workers_1") if isinstance(d, dict) else None
+    dn = d.get(f"workers_{args.pg_workers}") if isinstance(d, dict) else None
+    ea, eb, ec, ed1, edn = eps(a), eps(b), eps(c), eps(d1), eps(dn)
+    ratio_ba = round(eb / ea, 3) if ea and eb else None
+    ratio_d = round(edn / ed1, 3) if ed1 and edn else None
+    p99 = c.get("latency_ms", {}).get("p99") if isinstance(c, dict) else None
+    targets = {
+        "b_vs_a_ge_0.30": None if ratio_ba is None else ratio_ba >= 0.30,
+        "c_ge_1500_eps": None if ec is None else ec >= 1500,
+        "c_p99_le_20ms": None if p99 is None else p99 <= 20,
+        f"d_{args.pg_workers}w_ge_2x_1w": None if ratio_d is None else ratio_d >= 2.0,
+    }
+    ran = [(k, v) for k, v in (("b", b), ("c", c), ("d1", d1), (f"d{args.pg_workers}", dn))
+           if isinstance(v, dict) and "events_per_s" in v]
+    checks = {k: bool(v["spot_check"]["passed"]) for k, v in ran if v.get("spot_check")}
+    dups = {k: v["duplicates"] == v["expected_duplicates"] for k, v in ran}
+
+    def fmt(x: float | None) -> str:
+        return "—" if x is None else f"{x:,.0f}"
+
+    lines: list[tuple[str, str, str, str]] = [
+        ("(a) raw sqlite3 yardstick", f"{fmt(ea)} ev/s", "", ""),
+        ("(b) HTTP batch ×100, SQLite", f"{fmt(eb)} ev/s",
+         "" if ratio_ba is None else f"(b)/(a) = {ratio_ba:.0%}", f"≥ 30% {mark(targets['b_vs_a_ge_0.30'])}"),
+        (f"(c) HTTP single, {args.single_clients} clients", f"{fmt(ec)} ev/s",
+         "" if p99 is None else "p50/p90/p99/max " + "/".join(
+             f"{c['latency_ms'][k]:g}" for k in ("p50", "p90", "p99", "max")) + " ms",
+         f"≥ 1,500 {mark(targets['c_ge_1500_eps'])}  p99 ≤ 20 ms {mark(targets['c_p99_le_20ms'])}"),
+        (f"(d) PostgreSQL batch, 1 worker ({args.pg_clients} clients)", f"{fmt(ed1)} ev/s", "", ""),
+        (f"(d) PostgreSQL batch, {args.pg_workers} workers", f"{fmt(edn)} ev/s",
+         "" if ratio_d is None else f"×{ratio_d:.2f} of 1 worker",
+         f"≥ 2× {mark(targets[f'd_{args.pg_workers}w_ge_2x_1w'])}"),
+    ]
+    lines = [line for line, part in zip(lines, "abcdd", strict=True) if part in res]
+    print("\nSummary" + f"  ({args.events} events, {args.patients} patients, {os.cpu_count()} CPUs)")
+    w = max((len(x[0]) for x in lines), default=0)
+    for name, fig, ratio, target in lines:
+        print(f"  {name:<{w}}  {fig:>14}  {ratio:<34} {target}")
+    if checks:
+        print("  spot checks: " + ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in checks.items()))
+    if not all(dups.values()):
+        print("  duplicate counts differ from the workload's resends in: "
+              + ", ".join(k for k, ok in dups.items() if not ok))
+    for k, v in res.items():
+        if isinstance(v, dict) and v.get("error"):
+            print(f"  ({k}) FAILED: {v['error'][:600]}")
+        if isinstance(v, dict) and v.get("skipped"):
+            print(f"  ({k}) skipped: {v['skipped']}")
+    return {"ratios": {"b_over_a": ratio_ba, f"d_{args.pg_workers}w_over_1w": ratio_d},
+            "targets": targets, "spot_checks": checks, "duplicates_as_expected": dups}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--events", type=int, default=50000)
+    ap.add_argument("--patients", type=int, default=5000)
+    ap.add_argument("--only", default="a,b,c,d", help="comma-separated parts to run (a,b,c,d)")
+    ap.add_argument("--single-events", type=int, default=20000, help="events for (c)")
+    ap.add_argument("--single-clients", type=int, default=4, help="concurrent connections for (c)")
+    ap.add_argument("--single-workers", type=int, default=1, help="server workers for (c)")
+    ap.add_argument("--pg-workers", type=int, default=4, help="server workers for the second (d) run")
+    ap.add_argument("--pg-clients", type=int, default=8, help="concurrent connections for (d)")
+    ap.add_argument("--spot-check", type=int, default=50, help="patients to check after each run (0 = all)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # progress and errors (stderr) in order
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = set(parts) - set("abcd")
+    if unknown:
+        ap.error(f"unknown parts: {','.join(sorted(unknown))}")
+
+    tuples = workload(args.events, args.patients)
+    print(f"workload: {len(tuples)} events over {args.patients} patients, "
+          f"{len(tuples) - len(set(tuples))} resends; today {datetime.now(CST).date()}")
+    runners: dict[str, Callable[[], dict[str, Any]]] = {
+        "a": lambda: part_a(args),
+        "b": lambda: part_b(args, tuples),
+        "c": lambda: part_c(args, tuples),
+        "d": lambda: part_d(args, tuples),
+    }
+    titles = {"a": "raw-sqlite3 yardstick", "b": "HTTP batch ingest, SQLite",
+              "c": "single-event HTTP ingest, SQLite", "d": "HTTP batch ingest, PostgreSQL"}
+    res: dict[str, Any] = {}
+    failed = False
+    for p in "abcd":
+        if p not in parts:
+            continue
+        print(f"\n({p}) {titles[p]}")
+        try:
+            res[p] = runners[p]()
+        except (BenchError, OSError, http.client.HTTPException, subprocess.SubprocessError) as e:
+            print(f"  FAILED: {e}")
+            res[p] = {"error": str(e)}
+            failed = True
+    summary = summarise(res, args)
+    doc = {"generated_at": datetime.now(CST).isoformat(timespec="seconds"),
+           "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+           "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+           "results": res, **summary}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwrote {args.out}")
+    invalid = not all(summary["spot_checks"].values()) or not all(summary["duplicates_as_expected"].values())
+    return 1 if failed or invalid else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""create_app(): the FastAPI application with its routers, error handlers and,
+in the embedded default, the in-process job scheduler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import text
+
+from carepoints import __version__
+from carepoints.api import router as api_router
+from carepoints.config import get_settings
+from carepoints.jobs.scheduler import Scheduler
+from carepoints.kit import migrate
+from carepoints.kit.db import get_engine
+from carepoints.kit.web import JSON, install_error_handlers
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    scheduler = None
+    if settings.scheduler != "off" and settings.is_sqlite:
+        scheduler = Scheduler()
+        scheduler.start()
+    yield
+    if scheduler is not None:
+        scheduler.stop()
+
+
+def create_app() -> FastAPI:
+    logging.basicConfig(level=get_settings().log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = FastAPI(title="carepoints", version=__version__, lifespan=lifespan, default_response_class=JSON,
+                  description="Patient engagement and points programme API (积分制患者管理).")
+    install_error_handlers(app)
+    app.include_router(api_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSON:
+        try:
+            engine = get_engine()
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current = migrate.is_current(engine)
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return JSON({"status": "unavailable", "database": False}, status_code=503)
+        return JSON({"status": "ok" if current else "migrations_pending", "database": True},
+                    status_code=200 if current else 503)
+
+    @app.get("/metrics", include_in_schema=False, response_class=PlainTextResponse)
+    def metrics() -> str:
+        return f'# TYPE carepoints_info gauge\ncarepoints_info{{version="{__version__}"}} 1\n'
+
+    return app

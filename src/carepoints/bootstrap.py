@@ -1,0 +1,24 @@
+"""Bring a database to a usable state: migrations, system accounts and the
+default programme (version 1). Idempotent; `serve` runs it at start."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from carepoints.kit import migrate
+from carepoints.kit.db import get_engine, write_tx
+from carepoints.kit.time import utc_now
+from carepoints.ledger import service as ledger
+from carepoints.rules import service as rules
+
+
+def seed(engine: Engine | None = None) -> None:
+    with write_tx(engine) as session:
+        ledger.ensure_system_accounts(session, utc_now())
+        rules.ensure_default(session)
+
+
+def prepare(engine: Engine | None = None) -> None:
+    engine = engine or get_engine()
+    migrate.upgrade(engine)
+    seed(engine)

@@ -1,0 +1,100 @@
+"""Settings from CAREPOINTS_* environment variables.
+
+With SQLite, secrets that are not set are generated once into a key file
+beside the database (mode 0600) so that `carepoints serve` just works on a
+fresh machine; with PostgreSQL they must come from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_GENERATED = ("secret_key", "pii_key", "checkpoint_key")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAREPOINTS_", extra="ignore")
+
+    database_url: str = "sqlite:///./carepoints.db"
+    secret_key: str = ""
+    pii_key: str = ""
+    checkpoint_key: str = ""
+    timezone: str = "Asia/Shanghai"
+    scheduler: str = "on"
+    dev_otp: bool = False
+    token_ttl_seconds: int = 8 * 3600
+    checkpoint_dir: str = ""
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "info"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        raw = self.database_url.split("///", 1)[1] if "///" in self.database_url else ""
+        if not raw or raw == ":memory:":
+            return None
+        return Path(raw).expanduser().resolve()
+
+    def key_dir(self) -> Path:
+        path = self.sqlite_path()
+        return path.parent if path else Path.cwd()
+
+    def checkpoint_path(self) -> Path:
+        return Path(self.checkpoint_dir) if self.checkpoint_dir else self.key_dir() / "checkpoints"
+
+
+def _fill_secrets(settings: Settings) -> Settings:
+    missing = [name for name in _GENERATED if not getattr(settings, name)]
+    if not missing:
+        return settings
+    if not settings.is_sqlite:
+        if "checkpoint_key" in missing and settings.secret_key:
+            # The checkpoint key derives from the secret key unless set on its own.
+            settings.checkpoint_key = settings.secret_key
+            missing.remove("checkpoint_key")
+        missing = [m for m in missing if m != "pii_key"]  # PII encryption arrives with the trust issue
+        if missing:
+            names = ", ".join(f"CAREPOINTS_{m.upper()}" for m in missing)
+            raise RuntimeError(f"{names} must be set when the database is not SQLite")
+        return settings
+    key_file = settings.key_dir() / "carepoints.keys.json"
+    stored: dict[str, str] = {}
+    if key_file.exists():
+        stored = json.loads(key_file.read_text())
+    changed = False
+    for name in missing:
+        if name not in stored:
+            stored[name] = secrets.token_urlsafe(32)
+            changed = True
+        setattr(settings, name, stored[name])
+    if changed:
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh)
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return _fill_secrets(Settings())
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and CLI commands that change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+
+from carepoints.enrolment import service
+from carepoints.kit.db import read_tx, write_tx
+from carepoints.kit.time import utc_now
+from carepoints.kit.web import JSON
+from carepoints.patients import service as patients
+from carepoints.patients.schemas import PatientCreate
+from carepoints.security.deps import require
+from carepoints.security.service import Principal
+
+router = APIRouter(tags=["patients"])
+
+
+@router.post("/patients", status_code=201, responses={200: {"description": "existing patient (replay)"}})
+def enrol(body: PatientCreate, principal: Principal = Depends(require("patients:write"))) -> JSON:  # noqa: B008
+    """Enrol a patient: the person, their wallet and the welcome award in one transaction.
+    The same external id or idempotency key again answers the existing patient (200)."""
+    with write_tx() as session:
+        pid, created = service.enrol(session, body, utc_now())
+        doc = patients.read(session, pid, reveal_pii=principal.can("pii:read"))
+    return JSON(doc, status_code=201 if created else 200)
+
+
+@router.get("/patients/{patient_id}")
+def get_patient(patient_id: str, principal: Principal = Depends(require("patients:read"))) -> JSON:  # noqa: B008
+    """A patient; PII masked unless the caller may read it."""
+    with read_tx() as session:
+        return JSON(patients.read(session, patient_id, reveal_pii=principal.can("pii:read")))
+
+
+@router.get("/patients/{patient_id}/points")
+def get_points(patient_id: str, _p: Principal = Depends(require("points:read"))) -> JSON:  # noqa: B008
+    """Balance, available and held points, debt, tier, points earned this year, suspension and expiring lots."""
+    with read_tx() as session:
+        return JSON(service.points(session, patient_id, utc_now()))
+
+
+@router.get("/patients/{patient_id}/points/entries")
+def get_entries(patient_id: str, limit: int = Query(50, ge=1, le=500),
+                cursor: str | None = Query(None, pattern=r"^\d{1,12}$"),
+                _p: Principal = Depends(require("points:read"))) -> JSON:  # noqa: B008
+    """Ledger entries, newest first; pass `next` back as `cursor` for the following page."""
+    with read_tx() as session:
+        return JSON(service.entries(session, patient_id, limit=limit, cursor=cursor))

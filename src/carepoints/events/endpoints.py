@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends
+from pydantic import BaseModel, Field
+
+from carepoints.events import service
+from carepoints.events.errors import BatchTooLargeError
+from carepoints.events.schemas import EventIn
+from carepoints.kit.db import write_tx
+from carepoints.kit.errors import AppError, ValidationFailedError
+from carepoints.kit.time import utc_now
+from carepoints.kit.web import JSON, error_response
+from carepoints.security.deps import require
+from carepoints.security.service import Principal
+
+router = APIRouter(tags=["events"])
+
+
+class EventBatch(BaseModel):
+    events: list[EventIn] = Field(max_length=service.MAX_BATCH)
+
+
+class RevokeBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RevokeByKey(RevokeBody):
+    source: str = Field(min_length=1, max_length=100)
+    source_event_id: str = Field(min_length=1, max_length=200)
+
+
+_EVENTS_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+    {"$ref": "#/components/schemas/EventIn"}, {"$ref": "#/components/schemas/EventBatch"}]}}}}}
+
+
+@router.post("/events", openapi_extra=_EVENTS_DOC, responses={201: {}, 200: {}, 409: {}, 413: {}})
+def post_events(body: Any = Body(...), _p: Principal = Depends(require("events:write"))) -> JSON:  # noqa: B008
+    """Ingest one event (201, or 200 for a duplicate) or a batch of up to 1000 (200 with one outcome per item)."""
+    if isinstance(body, dict) and "events" in body and "type" not in body:
+        items = body["events"]
+        if not isinstance(items, list):
+            raise ValidationFailedError(fields=[{"loc": ["body", "events"], "msg": "must be a list"}])
+        if len(items) > service.MAX_BATCH:
+            raise BatchTooLargeError(limit=service.MAX_BATCH)
+        with write_tx() as session:
+            results = service.ingest(session, items, utc_now())
+        return JSON({"outcomes": [service.error_item(r) if isinstance(r, AppError) else r for r in results]})
+    with write_tx() as session:
+        result = service.ingest(session, [body], utc_now())[0]
+    if isinstance(result, AppError):
+        return error_response(result)
+    return JSON(result, status_code=200 if result.get("duplicate") else 201)
+
+
+@router.post("/events/revoke")
+def revoke_by_key(body: RevokeByKey, _p: Principal = Depends(require("events:revoke"))) -> JSON:  # noqa: B008
+    """Reverse the awards of the event with this source key; again → the same result."""
+    with write_tx() as session:
+        result = service.revoke(session, now=utc_now(), reason=body.reason, source=body.source,
+                                source_event_id=body.source_event_id)
+    return JSON(result)
+
+
+@router.post("/events/{event_id}/revoke")
+def revoke(event_id: str, body: RevokeBody,
+           _p: Principal = Depends(require("events:revoke"))) -> JSON:  # noqa: B008
+    """Reverse exactly this event's awards and free the cap room they used; again → the same result."""
+    with write_tx() as session:
+        result = service.revoke(session, now=utc_now(), reason=body.reason, event_id=event_id)
+    return JSON(result)

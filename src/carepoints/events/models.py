@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from carepoints.kit.db import Base
+from carepoints.kit.types import UTCDateTime
+
+
+class Event(Base):
+    """An accepted behaviour event and its stored outcome (replayed for duplicates)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str] = mapped_column(String(36))
+    source: Mapped[str] = mapped_column(String(100))
+    source_event_id: Mapped[str] = mapped_column(String(200))
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="accepted")
+    outcome: Mapped[dict[str, Any]] = mapped_column(JSON)
+    effects: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoke_reason: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (
+        UniqueConstraint("source", "source_event_id"),
+        Index("ix_events_patient", "patient_id", "occurred_at"),
+    )

@@ -1,0 +1,288 @@
+"""Event ingest: validate, resolve patients, dedupe, evaluate, post — one
+transaction per request.
+
+A batch locks all its wallets in primary-key order up front, evaluates every
+item against in-memory state that each item updates for the next, and writes
+the whole batch with a few multi-row statements inside one savepoint. If that
+write fails (a concurrent request took the same source key), the savepoint is
+rolled back and the items are redone one by one, each in its own savepoint, so
+one bad item fails alone with its own error."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from carepoints.events.errors import BatchTooLargeError, EventConflictError, EventNotFoundError
+from carepoints.events.models import Event
+from carepoints.events.schemas import EventIn, parse_event
+from carepoints.kit.errors import AppError
+from carepoints.kit.ids import is_id, new_id
+from carepoints.kit.outbox import enqueue_many
+from carepoints.kit.time import add_months
+from carepoints.ledger import service as ledger
+from carepoints.ledger.accounts import System
+from carepoints.ledger.posting import Poster
+from carepoints.patients import service as patients
+from carepoints.patients.errors import PatientNotFoundError
+from carepoints.rules import service as rules
+from carepoints.rules.engine import EventView, PatientState, ProgrammeSet, apply, evaluate
+from carepoints.rules.state import StateStore, candidate_keys, undo
+
+MAX_BATCH = 1000
+_events = Event.__table__
+_INSERT_EVENT = insert(_events)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class _Item:
+    index: int
+    event: EventIn | None = None
+    error: AppError | None = None
+    patient_id: str = ""
+    wallet_id: str = ""
+    payload_hash: str = ""
+    outcome: dict[str, Any] | None = None
+    row: dict[str, Any] | None = None
+    messages: list[tuple[str, str | None, dict[str, Any]]] = field(default_factory=list)
+
+
+def error_item(err: AppError) -> dict[str, Any]:
+    return {**err.to_dict(), "status": err.status_code}
+
+
+def payload_hash(event: EventIn, patient_id: str) -> str:
+    doc = {"type": event.type, "patient": patient_id, "occurred_at": event.occurred_at.timestamp(),
+           "attributes": event.attributes}
+    return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def ingest(session: Session, raw_items: Sequence[Any], now: datetime) -> list[dict[str, Any] | AppError]:
+    """Ingest events; each result is an outcome dict or the item's error."""
+    if len(raw_items) > MAX_BATCH:
+        raise BatchTooLargeError(limit=MAX_BATCH)
+    items = [_Item(i) for i in range(len(raw_items))]
+    for item, raw in zip(items, raw_items, strict=True):
+        try:
+            item.event = parse_event(raw)
+            if item.event.occurred_at - now > timedelta(minutes=10):
+                raise _InFutureError()
+        except AppError as exc:
+            item.error = exc
+    live = [i for i in items if i.error is None]
+    if live:
+        nested = session.begin_nested()
+        try:
+            _run(session, live, now)
+            nested.commit()
+        except IntegrityError:
+            nested.rollback()
+            for item in live:
+                item.outcome, item.row, item.error = None, None, None
+                item.messages.clear()
+                one = session.begin_nested()
+                try:
+                    _run(session, [item], now)
+                    one.commit()
+                except IntegrityError:
+                    one.rollback()
+                    item.outcome, item.error = None, EventConflictError()
+                except AppError as exc:
+                    one.rollback()
+                    item.outcome, item.error = None, exc
+    return [item.error if item.error is not None else item.outcome or {} for item in items]
+
+
+class _InFutureError(AppError):
+    code = "events.in_future"
+    status_code = 422
+    message = "事件时间不能晚于当前时间 / occurred_at lies in the future"
+
+
+def _run(session: Session, items: list[_Item], now: datetime) -> None:
+    conn = session.connection()
+    ids = [i.event.patient.id for i in items if i.event and i.event.patient.id]
+    refs = [(i.event.patient.system, i.event.patient.value) for i in items
+            if i.event and i.event.patient.id is None]
+    found, by_ref = patients.resolve(session, ids, refs)  # type: ignore[arg-type]
+    for item in items:
+        assert item.event is not None  # noqa: S101
+        ref = item.event.patient
+        pid = ref.id if ref.id is not None else by_ref.get((ref.system or "", ref.value or ""))
+        if pid is None or pid not in found:
+            item.error = PatientNotFoundError()
+            continue
+        item.patient_id = pid
+        item.payload_hash = payload_hash(item.event, pid)
+    items = [i for i in items if i.error is None]
+    if not items:
+        return
+    wallets = ledger.wallet_ids(session, {i.patient_id for i in items})
+    for item in items:
+        item.wallet_id = wallets[item.patient_id]
+    poster = Poster(session, now)
+    poster.lock({i.wallet_id for i in items})
+
+    stored = _stored(session, items)
+    programmes = rules.programmes(session)
+    consent = patients.programme_consent(session, {i.patient_id for i in items})
+    store = StateStore(conn)
+    _load_state(store, programmes, items, found, consent)
+
+    seen: dict[tuple[str, str], _Item] = {}
+    rows: list[dict[str, Any]] = []
+    messages: list[tuple[str, str | None, dict[str, Any]]] = []
+    for item in items:
+        ev = item.event
+        assert ev is not None  # noqa: S101
+        key = (ev.source, ev.source_event_id)
+        prior = stored.get(key)
+        if prior is None and key in seen:
+            first = seen[key]
+            prior = (first.row or {}).get("id"), first.payload_hash, first.outcome
+        if prior is not None:
+            if prior[1] != item.payload_hash:
+                item.error = EventConflictError()
+            else:
+                item.outcome = {**(prior[2] or {}), "duplicate": True}
+            continue
+        seen[key] = item
+        item.outcome, item.row = _decide(poster, store, programmes, item, now)
+        rows.append(item.row)
+        messages.extend(item.messages)
+    if rows:
+        conn.execute(_INSERT_EVENT, rows)
+    poster.flush()
+    store.flush(now)
+    enqueue_many(conn, messages, now)
+
+
+def _stored(session: Session, items: list[_Item]) -> dict[tuple[str, str], tuple[str, str, dict[str, Any]]]:
+    sources = {i.event.source for i in items if i.event}
+    keys = {i.event.source_event_id for i in items if i.event}
+    rows = session.connection().execute(
+        select(_events.c.source, _events.c.source_event_id, _events.c.id, _events.c.payload_hash, _events.c.outcome)
+        .where(_events.c.source.in_(sources), _events.c.source_event_id.in_(keys)))
+    return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
+
+
+def _load_state(store: StateStore, programmes: ProgrammeSet, items: list[_Item],
+                found: dict[str, patients.Resolved], consent: set[str]) -> None:
+    keys: set[str] = set()
+    groups: set[str] = set()
+    lo: date | None = None
+    hi: date | None = None
+    no_shows = False
+    states: dict[str, PatientState] = {}
+    tz = programmes.latest.tz
+    for item in items:
+        ev = item.event
+        assert ev is not None  # noqa: S101
+        view = EventView("", ev.type, ev.occurred_at, ev.attributes)
+        k, g = candidate_keys(programmes, view)
+        keys |= k
+        if g:
+            groups |= g
+            day = ev.occurred_at.astimezone(tz).date()
+            lo = day if lo is None or day < lo else lo
+            hi = day if hi is None or day > hi else hi
+        if ev.type in ("appointment.no_show", "appointment.attended"):
+            no_shows = True
+        if item.patient_id not in states:
+            p = found[item.patient_id]
+            states[item.patient_id] = PatientState(item.patient_id, item.patient_id in consent and p.status == "active",
+                                                   p.tier, p.birth_date)
+    store.load(states, keys, groups, (lo, hi) if lo and hi else None, no_shows)
+
+
+def _decide(poster: Poster, store: StateStore, programmes: ProgrammeSet, item: _Item,
+            now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    ev = item.event
+    assert ev is not None  # noqa: S101
+    event_id = new_id()
+    state = store.states[item.patient_id]
+    view = EventView(event_id, ev.type, ev.occurred_at, ev.attributes)
+    decision = evaluate(programmes, view, state, now)
+    created_suspension = None
+    if decision.suspension is not None and not decision.suspension.id:
+        decision.suspension.id = created_suspension = new_id()
+        store.mark_new_suspension(created_suspension)
+    apply(state, decision)
+    store.record(item.patient_id, decision)
+    prog = programmes.at(ev.occurred_at)
+    expires = add_months(ev.occurred_at, prog.settings.expiry_months)
+    awards = []
+    for award in decision.awards:
+        meta = {"rule": award.rule, "version": decision.version, "event_id": event_id, "message": award.message}
+        if award.points > 0:
+            poster.credit(item.wallet_id, award.points, kind="earn", counterparty=System.issuance,
+                          at=ev.occurred_at, expires_at=expires, **meta)
+        else:
+            poster.debit(item.wallet_id, -award.points, kind="penalty", counterparty=System.penalties,
+                         at=ev.occurred_at, allow_debt=True, **meta)
+        awards.append({"rule": award.rule, "points": award.points, "message": award.message})
+    balance = poster.wallets[item.wallet_id].balance
+    outcome = {"event_id": event_id, "duplicate": False, "awards": awards,
+               "notices": [{"code": n.code, "message": n.message} for n in decision.notices], "balance": balance}
+    if awards:
+        item.messages.append(("points.changed", item.patient_id, {
+            "patient_id": item.patient_id, "event_id": event_id, "points": sum(a["points"] for a in awards),
+            "balance": balance}))
+    effects = {
+        "event_id": event_id, "version": decision.version,
+        "counters": [[k, d] for k, (d, _c) in decision.counters.items()],
+        "days": [[g, d.isoformat()] for g, d in decision.days],
+        "no_show_updates": decision.no_show_updates, "suspension_created": created_suspension,
+    }
+    row = {"id": event_id, "type": ev.type, "patient_id": item.patient_id, "source": ev.source,
+           "source_event_id": ev.source_event_id, "payload_hash": item.payload_hash, "occurred_at": ev.occurred_at,
+           "received_at": now, "attributes": ev.attributes, "status": "accepted", "outcome": outcome,
+           "effects": effects, "revoked_at": None, "revoke_reason": None}
+    return outcome, row
+
+
+def revoke(session: Session, *, now: datetime, reason: str, event_id: str | None = None,
+           source: str | None = None, source_event_id: str | None = None) -> dict[str, Any]:
+    """Reverse exactly the entries an event produced and free the room they used.
+    Revoking again answers the same result."""
+    conn = session.connection()
+    stmt = select(_events)
+    if event_id is not None:
+        if not is_id(event_id):
+            raise EventNotFoundError()
+        stmt = stmt.where(_events.c.id == event_id)
+    else:
+        stmt = stmt.where(_events.c.source == source, _events.c.source_event_id == source_event_id)
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise EventNotFoundError()
+    wallet_id = ledger.wallet_ids(session, {row["patient_id"]})[row["patient_id"]]
+    poster = Poster(session, now)
+    poster.lock([wallet_id])
+    row = conn.execute(select(_events).where(_events.c.id == row["id"])).mappings().one()  # re-read under lock
+    if row["status"] == "revoked":
+        return dict((row["effects"] or {}).get("revocation") or {})
+    prog = rules.programmes(session).at(row["occurred_at"])
+    reversed_ = ledger.reverse_event(poster, row["id"], now, expires_at=add_months(now, prog.settings.expiry_months))
+    poster.flush()
+    undo(conn, row["patient_id"], row["effects"] or {})
+    result = {"event_id": row["id"], "revoked": True,
+              "reversed": [{"rule": r, "points": p} for r, p in reversed_],
+              "balance": poster.wallets[wallet_id].balance}
+    effects = dict(row["effects"] or {})
+    effects["revocation"] = result
+    conn.execute(update(_events).where(_events.c.id == row["id"]).values(
+        status="revoked", revoked_at=now, revoke_reason=reason[:500], effects=effects))
+    if reversed_:
+        enqueue_many(conn, [("points.changed", row["patient_id"], {
+            "patient_id": row["patient_id"], "event_id": row["id"], "points": sum(p for _, p in reversed_),
+            "balance": result["balance"]})], now)
+    return result

@@ -1,0 +1,1 @@
+"""Domain-agnostic building blocks: database, errors, ids, time, outbox."""

@@ -1,0 +1,129 @@
+"""Engine, sessions and transaction edges.
+
+SQLite (the embedded default) runs in WAL mode with synchronous=FULL; write
+transactions start with BEGIN IMMEDIATE so that the database, not Python,
+serialises writers, and a busy timeout makes them queue instead of failing.
+Read-only transactions start deferred and never block writers.
+
+Only the edge (request, job, CLI command) commits: `write_tx()` and
+`read_tx()` hand a session to the use case and commit or roll back."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from carepoints.config import get_settings
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+_WRITE = "carepoints_write"
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    if conn.get_execution_options().get(_WRITE):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               pool_size=pool_size, max_overflow=20)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    else:
+        engine = create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    return engine
+
+
+def get_engine() -> Engine:
+    url = get_settings().database_url
+    engine = _engines.get(url)
+    if engine is None:
+        with _lock:
+            engine = _engines.get(url)
+            if engine is None:
+                engine = make_engine(url, get_settings().db_pool_size)
+                _engines[url] = engine
+    return engine
+
+
+def dispose_engines() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+_write_makers: dict[int, sessionmaker[Session]] = {}
+_read_makers: dict[int, sessionmaker[Session]] = {}
+
+
+def _maker(engine: Engine, write: bool) -> sessionmaker[Session]:
+    cache = _write_makers if write else _read_makers
+    maker = cache.get(id(engine))
+    if maker is None:
+        bind = engine.execution_options(**{_WRITE: True}) if write else engine
+        maker = sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
+        cache[id(engine)] = maker
+    return maker
+
+
+@contextmanager
+def write_tx(engine: Engine | None = None) -> Iterator[Session]:
+    """One use case that writes: commit on success, roll back on any error."""
+    session = _maker(engine or get_engine(), write=True)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@contextmanager
+def read_tx(engine: Engine | None = None) -> Iterator[Session]:
+    """One read-only use case; never commits anything."""
+    session = _maker(engine or get_engine(), write=False)()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

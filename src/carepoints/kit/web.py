@@ -1,0 +1,100 @@
+"""HTTP plumbing shared by every domain: JSON responses, the error handlers
+that render AppError (and framework errors) as {"error", "detail", "fields"?},
+and the authentication dependency."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carepoints.kit.errors import AppError, UnauthenticatedError
+
+log = logging.getLogger("carepoints")
+
+
+def _default(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    raise TypeError
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def error_response(err: AppError) -> JSON:
+    headers = {"WWW-Authenticate": "Bearer"} if err.status_code == 401 else None
+    return JSON(err.to_dict(), status_code=err.status_code, headers=headers)
+
+
+_HTTP_CODES = {404: ("resource.not_found", "未找到 / Not found"),
+               405: ("request.method_not_allowed", "不支持该方法 / Method not allowed"),
+               401: ("auth.unauthenticated", "需要登录 / Authentication required")}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def app_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AppError)  # noqa: S101
+        return error_response(exc)
+
+    async def invalid(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101
+        fields = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        return JSON({"error": "request.invalid", "detail": "请求格式不正确 / The request is malformed",
+                     "fields": fields}, status_code=422)
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+        code, detail = _HTTP_CODES.get(exc.status_code, ("request.error", str(exc.detail)))
+        return JSON({"error": code, "detail": detail}, status_code=exc.status_code)
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSON({"error": "internal.error", "detail": "服务器内部错误 / Internal error"}, status_code=500)
+
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, crash)
+
+
+def bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise UnauthenticatedError()
+    return credential.strip()
+
+
+class TTLCache:
+    """A small per-process cache for credential checks (seconds-long TTL)."""
+
+    def __init__(self, ttl: float, size: int = 1024) -> None:
+        self.ttl, self.size = ttl, size
+        self._data: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str) -> Any:
+        hit = self._data.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key: str, value: Any) -> None:
+        if len(self._data) >= self.size:
+            self._data.clear()
+        self._data[key] = (time.monotonic() + self.ttl, value)
+
+

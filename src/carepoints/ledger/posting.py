@@ -1,0 +1,351 @@
+"""Posting to wallets in bulk under row locks.
+
+A `Poster` locks the wallets it will touch (in primary-key order; on SQLite
+the transaction already holds the write lock from BEGIN IMMEDIATE), keeps
+their state in memory while a use case posts any number of transfers, and
+writes everything with a handful of multi-row statements at `flush()`.
+Each wallet write is a compare-and-set on the chain position and held total
+read under the lock, and (wallet, seq) is unique: a lost update is refused
+by the database, never silently applied."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from carepoints.kit.db import is_postgres
+from carepoints.kit.ids import new_id
+from carepoints.ledger.accounts import SYSTEM_IDS, System
+from carepoints.ledger.chain import canonical, link
+from carepoints.ledger.errors import ConcurrentUpdateError, InsufficientPointsError, WalletNotFoundError
+from carepoints.ledger.models import Account, Allocation, Lot, Transfer
+
+_acc = Account.__table__
+_lots = Lot.__table__
+_INSERT_TRANSFER = insert(Transfer.__table__)  # type: ignore[arg-type]
+_INSERT_LOT = insert(_lots)  # type: ignore[arg-type]
+_INSERT_ALLOC = insert(Allocation.__table__)  # type: ignore[arg-type]
+_UPDATE_WALLET = (
+    update(_acc)  # type: ignore[arg-type]
+    .where(_acc.c.id == bindparam("w_id"), _acc.c.chain_seq == bindparam("w_seq0"),
+           _acc.c.held == bindparam("w_held0"))
+    .values(balance=bindparam("w_balance"), debt=bindparam("w_debt"), held=bindparam("w_held"),
+            chain_seq=bindparam("w_seq"), chain_head=bindparam("w_head"))
+)
+_UPDATE_LOT = (
+    update(_lots)  # type: ignore[arg-type]
+    .where(_lots.c.id == bindparam("l_id"))
+    .values(remaining=bindparam("l_remaining"), held=bindparam("l_held"))
+)
+
+
+@dataclass(slots=True)
+class WalletState:
+    id: str
+    balance: int
+    debt: int
+    held: int
+    seq: int
+    head: str
+    seq0: int
+    held0: int
+
+    @property
+    def available(self) -> int:
+        return max(0, self.balance - self.held)
+
+
+@dataclass(slots=True)
+class LotState:
+    id: str
+    wallet_id: str
+    amount: int
+    remaining: int
+    held: int
+    expires_at: datetime
+    new: bool = False
+
+    @property
+    def free(self) -> int:
+        return self.remaining - self.held
+
+
+@dataclass(slots=True)
+class Posted:
+    id: str
+    points: int
+    balance_after: int
+
+
+class Poster:
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session = session
+        self.conn = session.connection()
+        self.now = now
+        self.wallets: dict[str, WalletState] = {}
+        self.transfers: list[dict[str, object]] = []
+        self.allocations: list[dict[str, object]] = []
+        self._lots: dict[str, list[LotState]] = {}  # open lots per wallet, FIFO order
+        self._lot_by_id: dict[str, LotState] = {}
+        self._dirty_lots: set[str] = set()
+        self._dirty_wallets: set[str] = set()
+        self._pending_lots: list[dict[str, object]] = []
+
+    # --- locking and loading ------------------------------------------------------
+
+    def lock(self, wallet_ids: set[str] | list[str]) -> None:
+        """Lock and load wallets in primary-key order (PostgreSQL: FOR UPDATE)."""
+        wanted = sorted(set(wallet_ids) - self.wallets.keys())
+        if not wanted:
+            return
+        stmt = (select(_acc.c.id, _acc.c.balance, _acc.c.debt, _acc.c.held, _acc.c.chain_seq, _acc.c.chain_head)
+                .where(_acc.c.id.in_(wanted), _acc.c.kind == "wallet").order_by(_acc.c.id))
+        if is_postgres(self.session):
+            stmt = stmt.with_for_update()
+        for row in self.conn.execute(stmt):
+            self.wallets[row[0]] = WalletState(row[0], row[1], row[2], row[3], row[4], row[5], row[4], row[3])
+        missing = [w for w in wanted if w not in self.wallets]
+        if missing:
+            raise WalletNotFoundError()
+
+    def wallet(self, wallet_id: str) -> WalletState:
+        w = self.wallets.get(wallet_id)
+        if w is None:
+            self.lock([wallet_id])
+            w = self.wallets[wallet_id]
+        return w
+
+    def open_lots(self, wallet_id: str) -> list[LotState]:
+        lots = self._lots.get(wallet_id)
+        if lots is None:
+            rows = self.conn.execute(
+                select(_lots.c.id, _lots.c.amount, _lots.c.remaining, _lots.c.held, _lots.c.expires_at)
+                .where(_lots.c.wallet_id == wallet_id, _lots.c.remaining > 0)
+                .order_by(_lots.c.expires_at, _lots.c.id))
+            lots = []
+            for r in rows:
+                lot = self._lot_by_id.get(r[0]) or LotState(r[0], wallet_id, r[1], r[2], r[3], r[4])
+                self._lot_by_id[lot.id] = lot
+                lots.append(lot)
+            self._lots[wallet_id] = lots
+        return lots
+
+    def lot(self, lot_id: str) -> LotState:
+        lot = self._lot_by_id.get(lot_id)
+        if lot is None:
+            r = self.conn.execute(
+                select(_lots.c.id, _lots.c.wallet_id, _lots.c.amount, _lots.c.remaining, _lots.c.held,
+                       _lots.c.expires_at).where(_lots.c.id == lot_id)).one()
+            lot = LotState(r[0], r[1], r[2], r[3], r[4], r[5])
+            self._lot_by_id[lot_id] = lot
+        return lot
+
+    # --- posting -----------------------------------------------------------------
+
+    def _append(self, w: WalletState, counterparty: System, delta: int, kind: str, at: datetime, *,
+                rule: str | None = None, version: int | None = None, event_id: str | None = None,
+                message: str | None = None, reverses: str | None = None, hold_id: str | None = None) -> Posted:
+        tid = new_id()
+        w.balance += delta
+        w.seq += 1
+        cp = SYSTEM_IDS[counterparty]
+        body = canonical(id=tid, wallet=w.id, counterparty=cp, amount=delta, kind=kind, rule_version=version,
+                         event_id=event_id, at=at, created_at=self.now, prev_hash=w.head)
+        digest = link(w.head, body)
+        self.transfers.append({
+            "id": tid, "wallet_id": w.id, "seq": w.seq,
+            "from_account_id": cp if delta > 0 else w.id, "to_account_id": w.id if delta > 0 else cp,
+            "amount": abs(delta), "kind": kind, "rule_code": rule, "rule_version": version, "event_id": event_id,
+            "reverses_id": reverses, "hold_id": hold_id, "message": message, "balance_after": w.balance,
+            "at": at, "created_at": self.now, "prev_hash": w.head, "hash": digest,
+        })
+        w.head = digest
+        self._dirty_wallets.add(w.id)
+        return Posted(tid, delta, w.balance)
+
+    def _alloc(self, transfer_id: str, lot: LotState, amount: int) -> None:
+        self.allocations.append({"transfer_id": transfer_id, "lot_id": lot.id, "amount": amount})
+        self._dirty_lots.add(lot.id)
+
+    def credit(self, wallet_id: str, amount: int, *, kind: str, counterparty: System, at: datetime,
+               expires_at: datetime, **meta: object) -> Posted:
+        """Points into a wallet: debt is repaid first, the rest becomes a lot."""
+        w = self.wallet(wallet_id)
+        posted = self._append(w, counterparty, amount, kind, at, **meta)  # type: ignore[arg-type]
+        repaid = min(w.debt, amount)
+        w.debt -= repaid
+        lot = LotState(new_id(), w.id, amount, amount - repaid, 0, expires_at, new=True)
+        self._lot_by_id[lot.id] = lot
+        self._new_lot(lot, posted.id, at)
+        if repaid:
+            self.allocations.append({"transfer_id": posted.id, "lot_id": lot.id, "amount": repaid})
+        return posted
+
+    def _new_lot(self, lot: LotState, transfer_id: str, earned_at: datetime) -> None:
+        self._pending_lots.append({"id": lot.id, "wallet_id": lot.wallet_id, "transfer_id": transfer_id,
+                                   "amount": lot.amount, "remaining": lot.remaining, "held": 0,
+                                   "earned_at": earned_at, "expires_at": lot.expires_at})
+        if lot.remaining > 0:
+            lots = self._lots.get(lot.wallet_id)
+            if lots is not None:
+                lots.append(lot)
+                lots.sort(key=lambda x: (x.expires_at, x.id))
+
+    def debit(self, wallet_id: str, amount: int, *, kind: str, counterparty: System, at: datetime,
+              allow_debt: bool, first_lot: str | None = None, **meta: object) -> Posted:
+        """Points out of a wallet, consuming unheld lots first-expiring first.
+
+        With `allow_debt` (penalties, reversals) what the lots cannot cover
+        becomes debt; otherwise the available balance must cover it."""
+        w = self.wallet(wallet_id)
+        if not allow_debt and amount > w.available:
+            raise InsufficientPointsError()
+        lots = self.open_lots(wallet_id)
+        if first_lot is not None:
+            own = self.lot(first_lot)
+            lots = [own, *[lot for lot in lots if lot.id != first_lot]] if own.free > 0 else []
+        posted = self._append(w, counterparty, -amount, kind, at, **meta)  # type: ignore[arg-type]
+        left = amount
+        for lot in lots:
+            if left == 0:
+                break
+            take = min(lot.free, left)
+            if take <= 0:
+                continue
+            lot.remaining -= take
+            left -= take
+            self._alloc(posted.id, lot, take)
+        if left:
+            w.debt += left
+        return posted
+
+    def restore(self, wallet_id: str, amount: int, consumed: list[tuple[str, int]], *, kind: str,
+                counterparty: System, at: datetime, expires_at: datetime, **meta: object) -> Posted:
+        """Points returning to a wallet (refunds, penalty reversals): debt first,
+        then back into the lots they came from; the part of a lot that has
+        expired meanwhile goes straight to the expiry account."""
+        w = self.wallet(wallet_id)
+        posted = self._append(w, counterparty, amount, kind, at, **meta)  # type: ignore[arg-type]
+        left = amount
+        repaid = min(w.debt, left)
+        w.debt -= repaid
+        left -= repaid
+        expired = 0
+        for lot_id, taken in consumed:
+            if left == 0:
+                break
+            part = min(taken, left)
+            lot = self.lot(lot_id)
+            left -= part
+            if lot.expires_at <= self.now:
+                expired += part
+                continue
+            part = min(part, lot.amount - lot.remaining)
+            lot.remaining += part
+            self._alloc(posted.id, lot, -part)
+            if lot.remaining == part:
+                self._lots.pop(wallet_id, None)  # reload FIFO order on next use
+        if left:
+            lot = LotState(new_id(), w.id, left, left, 0, expires_at, new=True)
+            self._lot_by_id[lot.id] = lot
+            self._new_lot(lot, posted.id, at)
+        if expired:
+            self._append(w, System.expiry, -expired, "expiry", self.now, reverses=None)
+        return posted
+
+    def hold(self, wallet_id: str, amount: int) -> list[tuple[LotState, int]]:
+        """Allocate unheld lots to a hold without moving points."""
+        w = self.wallet(wallet_id)
+        if amount <= 0 or amount > w.available:
+            raise InsufficientPointsError()
+        taken: list[tuple[LotState, int]] = []
+        left = amount
+        for lot in self.open_lots(wallet_id):
+            if left == 0:
+                break
+            take = min(lot.free, left)
+            if take > 0:
+                lot.held += take
+                left -= take
+                taken.append((lot, take))
+                self._dirty_lots.add(lot.id)
+        if left:
+            raise InsufficientPointsError()
+        w.held += amount
+        self._dirty_wallets.add(w.id)
+        return taken
+
+    def release(self, wallet_id: str, allocations: list[tuple[str, int]]) -> None:
+        w = self.wallet(wallet_id)
+        for lot_id, amount in allocations:
+            lot = self.lot(lot_id)
+            lot.held -= amount
+            w.held -= amount
+            self._dirty_lots.add(lot.id)
+        self._dirty_wallets.add(w.id)
+
+    def settle_hold(self, wallet_id: str, hold_id: str, allocations: list[tuple[str, int]], at: datetime,
+                    **meta: object) -> Posted:
+        """Commit a hold: its lots go to the redemptions account."""
+        w = self.wallet(wallet_id)
+        total = sum(a for _, a in allocations)
+        posted = self._append(w, System.redemptions, -total, "redeem", at, hold_id=hold_id, **meta)  # type: ignore[arg-type]
+        for lot_id, amount in allocations:
+            lot = self.lot(lot_id)
+            lot.held -= amount
+            lot.remaining -= amount
+            self._alloc(posted.id, lot, amount)
+        w.held -= total
+        return posted
+
+    def expire(self, wallet_id: str, lots: list[LotState]) -> Posted | None:
+        w = self.wallet(wallet_id)
+        total = sum(lot.free for lot in lots if lot.free > 0)
+        if total <= 0:
+            return None
+        posted = self._append(w, System.expiry, -total, "expiry", self.now)
+        for lot in lots:
+            take = lot.free
+            if take > 0:
+                lot.remaining -= take
+                self._alloc(posted.id, lot, take)
+        return posted
+
+    # --- writing -----------------------------------------------------------------
+
+    def flush(self) -> None:
+        conn = self.conn
+        if self.transfers:
+            conn.execute(_INSERT_TRANSFER, self.transfers)
+        new_ids = set()
+        for row in self._pending_lots:  # lots created here are inserted with their final state
+            lot = self._lot_by_id[str(row["id"])]
+            row["remaining"], row["held"] = lot.remaining, lot.held
+            new_ids.add(lot.id)
+        if self._pending_lots:
+            conn.execute(_INSERT_LOT, self._pending_lots)
+        updates = [{"l_id": lid, "l_remaining": self._lot_by_id[lid].remaining, "l_held": self._lot_by_id[lid].held}
+                   for lid in sorted(self._dirty_lots - new_ids)]
+        if updates:
+            conn.execute(_UPDATE_LOT, updates)
+        if self.allocations:
+            conn.execute(_INSERT_ALLOC, self.allocations)
+        if self._dirty_wallets:
+            rows = [{"w_id": w.id, "w_seq0": w.seq0, "w_held0": w.held0, "w_balance": w.balance, "w_debt": w.debt,
+                     "w_held": w.held, "w_seq": w.seq, "w_head": w.head}
+                    for wid in sorted(self._dirty_wallets) if (w := self.wallets[wid])]
+            result = conn.execute(_UPDATE_WALLET, rows)
+            if result.rowcount not in (-1, len(rows)):
+                raise ConcurrentUpdateError()
+            for w in self.wallets.values():
+                w.seq0, w.held0 = w.seq, w.held
+        self.transfers = []
+        self.allocations = []
+        self._pending_lots = []
+        for lot in self._lot_by_id.values():
+            lot.new = False
+        self._dirty_lots.clear()
+        self._dirty_wallets.clear()

@@ -1,0 +1,255 @@
+"""Ledger use cases: wallets, balances and entries, spends, holds, refunds,
+reversals and expiry. Every change goes through a `Poster` holding the
+wallet's row lock; nothing here commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from carepoints.kit.ids import is_id, new_id
+from carepoints.ledger.accounts import SYSTEM_IDS, System
+from carepoints.ledger.errors import HoldClosedError, HoldNotFoundError, WalletNotFoundError
+from carepoints.ledger.models import Account, Allocation, Hold, HoldLot, Lot, Transfer
+from carepoints.ledger.posting import Poster, Posted
+
+_acc = Account.__table__
+_tr = Transfer.__table__
+_lots = Lot.__table__
+_alloc = Allocation.__table__
+_holds = Hold.__table__
+_hold_lots = HoldLot.__table__
+
+
+def ensure_system_accounts(session: Session, now: datetime) -> None:
+    conn = session.connection()
+    have = {r[0] for r in conn.execute(select(_acc.c.id).where(_acc.c.kind == "system"))}
+    missing = [{"id": aid, "kind": "system", "code": code, "balance": 0, "debt": 0, "held": 0, "chain_seq": 0,
+                "chain_head": "", "created_at": now} for code, aid in SYSTEM_IDS.items() if aid not in have]
+    if missing:
+        conn.execute(insert(_acc), missing)  # type: ignore[arg-type]
+
+
+def open_wallet(session: Session, patient_id: str, now: datetime) -> str:
+    wid = new_id()
+    session.connection().execute(insert(_acc), [{  # type: ignore[arg-type]
+        "id": wid, "kind": "wallet", "code": None, "patient_id": patient_id, "balance": 0, "debt": 0, "held": 0,
+        "chain_seq": 0, "chain_head": "", "created_at": now}])
+    return wid
+
+
+def wallet_ids(session: Session, patient_ids: Iterable[str]) -> dict[str, str]:
+    ids = list(patient_ids)
+    rows = session.connection().execute(select(_acc.c.patient_id, _acc.c.id).where(_acc.c.patient_id.in_(ids)))
+    found = {r[0]: r[1] for r in rows}
+    if len(found) != len(set(ids)):
+        raise WalletNotFoundError()
+    return found
+
+
+def wallet_of(session: Session, patient_id: str) -> str:
+    if not is_id(patient_id):
+        raise WalletNotFoundError()
+    return wallet_ids(session, [patient_id])[patient_id]
+
+
+# --- reads ------------------------------------------------------------------------
+
+def summary(session: Session, patient_id: str, now: datetime, notice_days: int) -> dict[str, Any]:
+    """Balance, available, held, debt and the lots expiring within `notice_days`."""
+    conn = session.connection()
+    row = conn.execute(select(_acc.c.id, _acc.c.balance, _acc.c.debt, _acc.c.held)
+                       .where(_acc.c.patient_id == patient_id)).first()
+    if row is None:
+        raise WalletNotFoundError()
+    wid, balance, debt, held = row
+    soon = conn.execute(
+        select(_lots.c.expires_at, func.sum(_lots.c.remaining - _lots.c.held))
+        .where(_lots.c.wallet_id == wid, _lots.c.remaining > 0, _lots.c.expires_at <= now + timedelta(days=notice_days))
+        .group_by(_lots.c.expires_at).order_by(_lots.c.expires_at)).all()
+    return {"wallet_id": wid, "balance": balance, "available": max(0, balance - held), "held": held, "debt": debt,
+            "expiring": [{"points": int(p), "expires_at": at} for at, p in soon if p and p > 0]}
+
+
+def entries(session: Session, patient_id: str, *, limit: int, before: str | None) -> dict[str, Any]:
+    """Newest first, keyed by chain position; `next` is an opaque cursor."""
+    conn = session.connection()
+    wid = wallet_of(session, patient_id)
+    stmt = (select(_tr.c.id, _tr.c.seq, _tr.c.at, _tr.c.created_at, _tr.c.amount, _tr.c.to_account_id, _tr.c.kind,
+                   _tr.c.rule_code, _tr.c.rule_version, _tr.c.event_id, _tr.c.message, _tr.c.balance_after)
+            .where(_tr.c.wallet_id == wid).order_by(_tr.c.seq.desc()).limit(limit + 1))
+    if before is not None:
+        stmt = stmt.where(_tr.c.seq < int(before))
+    rows = conn.execute(stmt).all()
+    items = [{"id": r.id, "at": r.at, "created_at": r.created_at,
+              "points": r.amount if r.to_account_id == wid else -r.amount, "kind": r.kind, "rule": r.rule_code,
+              "rule_version": r.rule_version, "event_id": r.event_id, "message": r.message,
+              "balance_after": r.balance_after} for r in rows[:limit]]
+    nxt = str(rows[limit - 1].seq) if len(rows) > limit else None
+    return {"items": items, "next": nxt}
+
+
+def earned_in(session: Session, patient_id: str, since: datetime) -> int:
+    wid = wallet_of(session, patient_id)
+    earned = session.connection().execute(select(func.coalesce(func.sum(_tr.c.amount), 0)).where(
+        _tr.c.wallet_id == wid, _tr.c.kind == "earn", _tr.c.at >= since)).scalar()
+    return int(earned or 0)
+
+
+# --- reversals --------------------------------------------------------------------
+
+def reverse_event(poster: Poster, event_id: str, now: datetime, *, expires_at: datetime) -> list[tuple[str, int]]:
+    """Reverse every earning and penalty an event posted (once)."""
+    conn = poster.conn
+    posted = conn.execute(select(_tr.c.id, _tr.c.wallet_id, _tr.c.amount, _tr.c.kind, _tr.c.rule_code,
+                                 _tr.c.rule_version).where(_tr.c.event_id == event_id,
+                                                           _tr.c.kind.in_(("earn", "penalty")))
+                          .order_by(_tr.c.seq)).all()
+    done = {r[0] for r in conn.execute(select(_tr.c.reverses_id).where(
+        _tr.c.reverses_id.in_([p.id for p in posted])))} if posted else set()
+    out: list[tuple[str, int]] = []
+    for p in posted:
+        if p.id in done:
+            continue
+        meta = {"rule": p.rule_code, "version": p.rule_version, "event_id": event_id, "reverses": p.id,
+                "message": "撤销" + (p.rule_code or "")}
+        if p.kind == "earn":
+            lot = conn.execute(select(_lots.c.id).where(_lots.c.transfer_id == p.id)).scalar()
+            poster.debit(p.wallet_id, p.amount, kind="reversal", counterparty=System.issuance, at=now,
+                         allow_debt=True, first_lot=lot, **meta)
+            out.append((p.rule_code or "", -p.amount))
+        else:
+            consumed = consumed_lots(poster, p.id)
+            poster.restore(p.wallet_id, p.amount, consumed, kind="reversal", counterparty=System.penalties, at=now,
+                           expires_at=expires_at, **meta)
+            out.append((p.rule_code or "", p.amount))
+    return out
+
+
+def consumed_lots(poster: Poster, transfer_id: str) -> list[tuple[str, int]]:
+    rows = poster.conn.execute(select(_alloc.c.lot_id, _alloc.c.amount).where(
+        _alloc.c.transfer_id == transfer_id, _alloc.c.amount > 0).order_by(_alloc.c.id))
+    return [(r[0], r[1]) for r in rows]
+
+
+# --- spending and holds -------------------------------------------------------------
+
+def spend(session: Session, wallet_id: str, points: int, now: datetime, *, kind: str = "redeem",
+          message: str | None = None, reference: str | None = None) -> Posted:
+    """Spend available points (FIFO over unheld lots); refuses to overdraw."""
+    poster = Poster(session, now)
+    poster.lock([wallet_id])
+    posted = poster.debit(wallet_id, points, kind=kind, counterparty=System.redemptions, at=now, allow_debt=False,
+                          message=message, event_id=reference)
+    poster.flush()
+    return posted
+
+
+def refund(session: Session, transfer_id: str, now: datetime, *, expires_at: datetime) -> Posted:
+    """Return a spend: the unexpired part of each consumed lot is restored."""
+    conn = session.connection()
+    row = conn.execute(select(_tr.c.wallet_id, _tr.c.amount, _tr.c.kind).where(_tr.c.id == transfer_id)).first()
+    if row is None:
+        raise WalletNotFoundError()
+    poster = Poster(session, now)
+    poster.lock([row.wallet_id])
+    posted = poster.restore(row.wallet_id, row.amount, consumed_lots(poster, transfer_id), kind="refund",
+                            counterparty=System.redemptions, at=now, expires_at=expires_at, reverses=transfer_id)
+    poster.flush()
+    return posted
+
+
+def hold(session: Session, wallet_id: str, points: int, now: datetime, *, ttl: timedelta,
+         idempotency_key: str | None = None, reference: str | None = None) -> dict[str, Any]:
+    """Two-phase spend, phase one: allocate specific lots to a hold."""
+    conn = session.connection()
+    if idempotency_key:
+        existing = conn.execute(select(_holds).where(_holds.c.idempotency_key == idempotency_key)).mappings().first()
+        if existing is not None:
+            return dict(existing)
+    poster = Poster(session, now)
+    poster.lock([wallet_id])
+    taken = poster.hold(wallet_id, points)
+    hid = new_id()
+    row = {"id": hid, "wallet_id": wallet_id, "amount": points, "status": "open", "reference": reference,
+           "idempotency_key": idempotency_key, "expires_at": now + ttl, "created_at": now, "settled_at": None,
+           "transfer_id": None}
+    conn.execute(insert(_holds), [row])  # type: ignore[arg-type]
+    conn.execute(insert(_hold_lots), [{"hold_id": hid, "lot_id": lot.id, "amount": a}  # type: ignore[arg-type]
+                                      for lot, a in taken])
+    poster.flush()
+    return row
+
+
+def _open_hold(session: Session, poster: Poster, hold_id: str) -> tuple[dict[str, Any], list[tuple[str, int]]]:
+    conn = session.connection()
+    row = conn.execute(select(_holds).where(_holds.c.id == hold_id)).mappings().first() if is_id(hold_id) else None
+    if row is None:
+        raise HoldNotFoundError()
+    poster.lock([row["wallet_id"]])
+    row = conn.execute(select(_holds).where(_holds.c.id == hold_id)).mappings().one()
+    lots = [(r[0], r[1]) for r in conn.execute(select(_hold_lots.c.lot_id, _hold_lots.c.amount)
+                                               .where(_hold_lots.c.hold_id == hold_id).order_by(_hold_lots.c.lot_id))]
+    return dict(row), lots
+
+
+def commit_hold(session: Session, hold_id: str, now: datetime, *, message: str | None = None) -> dict[str, Any]:
+    poster = Poster(session, now)
+    row, lots = _open_hold(session, poster, hold_id)
+    if row["status"] == "committed":
+        return row
+    if row["status"] != "open" or row["expires_at"] <= now:
+        raise HoldClosedError(status=row["status"] if row["status"] != "open" else "expired")
+    posted = poster.settle_hold(row["wallet_id"], hold_id, lots, now, message=message)
+    poster.flush()
+    session.connection().execute(update(_holds).where(_holds.c.id == hold_id, _holds.c.status == "open")
+                                 .values(status="committed", settled_at=now, transfer_id=posted.id))
+    return {**row, "status": "committed", "settled_at": now, "transfer_id": posted.id}
+
+
+def void_hold(session: Session, hold_id: str, now: datetime, *, status: str = "voided") -> dict[str, Any]:
+    poster = Poster(session, now)
+    row, lots = _open_hold(session, poster, hold_id)
+    if row["status"] in ("voided", "expired"):
+        return row
+    if row["status"] != "open":
+        raise HoldClosedError(status=row["status"])
+    poster.release(row["wallet_id"], lots)
+    poster.flush()
+    session.connection().execute(update(_holds).where(_holds.c.id == hold_id, _holds.c.status == "open")
+                                 .values(status=status, settled_at=now))
+    return {**row, "status": status, "settled_at": now}
+
+
+def expire_holds(session: Session, now: datetime, limit: int = 500) -> int:
+    ids = [r[0] for r in session.connection().execute(
+        select(_holds.c.id).where(_holds.c.status == "open", _holds.c.expires_at <= now)
+        .order_by(_holds.c.expires_at).limit(limit))]
+    for hid in ids:
+        void_hold(session, hid, now, status="expired")
+    return len(ids)
+
+
+def expire_points(session: Session, now: datetime, limit: int = 500) -> tuple[int, int]:
+    """Post the expiry of lots past `expires_at` (unheld part) for up to `limit` wallets.
+    Returns (wallets, points)."""
+    conn = session.connection()
+    wallets = [r[0] for r in conn.execute(
+        select(_lots.c.wallet_id).where(_lots.c.remaining > _lots.c.held, _lots.c.expires_at <= now)
+        .group_by(_lots.c.wallet_id).order_by(_lots.c.wallet_id).limit(limit))]
+    if not wallets:
+        return 0, 0
+    poster = Poster(session, now)
+    poster.lock(wallets)
+    total = 0
+    for wid in wallets:
+        due = [lot for lot in poster.open_lots(wid) if lot.expires_at <= now and lot.free > 0]
+        posted = poster.expire(wid, due)
+        if posted is not None:
+            total -= posted.points
+    poster.flush()
+    return len(wallets), total

@@ -1,0 +1,18 @@
+"""Every domain's models, so that Alembic sees one metadata."""
+
+from carepoints.events.models import Event
+from carepoints.jobs.models import JobRun
+from carepoints.kit.db import Base
+from carepoints.kit.outbox import OutboxMessage
+from carepoints.ledger.models import Account, Allocation, Checkpoint, Hold, HoldLot, Lot, Transfer
+from carepoints.patients.models import Consent, ExternalId, Patient
+from carepoints.rules.models import Counter, NoShow, ProgramRule, ProgramVersion, StreakDay, StreakRun, Suspension
+from carepoints.security.models import ApiKey, StaffUser
+
+metadata = Base.metadata
+
+__all__ = [
+    "Account", "Allocation", "ApiKey", "Checkpoint", "Consent", "Counter", "Event", "ExternalId", "Hold",
+    "HoldLot", "JobRun", "Lot", "NoShow", "OutboxMessage", "Patient", "ProgramRule", "ProgramVersion",
+    "StaffUser", "StreakDay", "StreakRun", "Suspension", "Transfer", "metadata",
+]

@@ -1,0 +1,130 @@
+"""People: identity, external ids and consent. Enrolment (which also opens a
+wallet and awards the welcome) sits above, in `enrolment`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from carepoints.kit.ids import is_id, new_id
+from carepoints.patients.errors import ExternalIdTakenError, PatientNotFoundError
+from carepoints.patients.models import Consent, ExternalId, Patient
+from carepoints.patients.pii import mask_id_number, mask_name, mask_phone
+from carepoints.patients.schemas import DEFAULT_PURPOSES, PatientCreate
+
+PROGRAMME = "points_programme"
+
+
+@dataclass(slots=True)
+class Resolved:
+    patient_id: str
+    tier: str
+    birth_date: date | None
+    status: str
+
+
+def find_existing(session: Session, data: PatientCreate) -> str | None:
+    conn = session.connection()
+    if data.idempotency_key:
+        found = conn.execute(select(Patient.id).where(Patient.idempotency_key == data.idempotency_key)).scalar()
+        if found:
+            return found
+    for ext in data.external_ids:
+        found = conn.execute(select(ExternalId.patient_id).where(
+            ExternalId.system == ext.system, ExternalId.value == ext.value)).scalar()
+        if found:
+            return found
+    return None
+
+
+def create(session: Session, data: PatientCreate, now: datetime) -> str:
+    """Store a new person with external ids and consent; flushes, never commits."""
+    conn = session.connection()
+    pid = new_id()
+    conn.execute(insert(Patient), [{
+        "id": pid, "name": data.name, "phone": data.phone, "id_number": data.id_number,
+        "birth_date": data.birth_date, "sex": data.sex, "status": "active", "tier": "standard",
+        "elderly_mode": False, "idempotency_key": data.idempotency_key, "created_at": now}])
+    if data.external_ids:
+        taken = [e for e in data.external_ids if conn.execute(select(ExternalId.patient_id).where(
+            ExternalId.system == e.system, ExternalId.value == e.value)).scalar()]
+        if taken:
+            raise ExternalIdTakenError()
+        conn.execute(insert(ExternalId), [{"system": e.system, "value": e.value, "patient_id": pid}
+                                          for e in {(e.system, e.value): e for e in data.external_ids}.values()])
+    purposes = data.consent.purposes if data.consent.purposes is not None else list(DEFAULT_PURPOSES)
+    if purposes:
+        conn.execute(insert(Consent), [{
+            "id": new_id(), "patient_id": pid, "purpose": p, "version": data.consent.version,
+            "accepted_at": data.consent.accepted_at, "source": data.consent.source} for p in dict.fromkeys(purposes)])
+    return pid
+
+
+def read(session: Session, patient_id: str, *, reveal_pii: bool) -> dict[str, object]:
+    if not is_id(patient_id):
+        raise PatientNotFoundError()
+    conn = session.connection()
+    p = conn.execute(select(Patient).where(Patient.id == patient_id)).mappings().first()
+    if p is None:
+        raise PatientNotFoundError()
+    exts = conn.execute(select(ExternalId.system, ExternalId.value).where(ExternalId.patient_id == patient_id)
+                        .order_by(ExternalId.system, ExternalId.value)).all()
+    consents = conn.execute(select(Consent).where(Consent.patient_id == patient_id)
+                            .order_by(Consent.accepted_at)).mappings().all()
+    name, phone, idn = p["name"], p["phone"], p["id_number"]
+    if not reveal_pii:
+        name, phone, idn = mask_name(name), mask_phone(phone), mask_id_number(idn) if idn else None
+    return {
+        "id": p["id"], "name": name, "phone": phone, "id_number": idn, "birth_date": p["birth_date"],
+        "sex": p["sex"], "status": p["status"], "tier": p["tier"],
+        "external_ids": [{"system": s, "value": v} for s, v in exts],
+        "consents": [{"purpose": c["purpose"], "version": c["version"], "accepted_at": c["accepted_at"],
+                      "source": c["source"], "withdrawn_at": c["withdrawn_at"]} for c in consents],
+        "created_at": p["created_at"],
+    }
+
+
+def resolve(session: Session, ids: Iterable[str], refs: Iterable[tuple[str, str]]
+            ) -> tuple[dict[str, Resolved], dict[tuple[str, str], str]]:
+    """Batch lookup: patients by id, and external (system, value) → patient id."""
+    conn = session.connection()
+    by_ref: dict[tuple[str, str], str] = {}
+    refs = list(set(refs))
+    if refs:
+        systems = {s for s, _ in refs}
+        values = {v for _, v in refs}
+        for s, v, pid in conn.execute(select(ExternalId.system, ExternalId.value, ExternalId.patient_id)
+                                      .where(ExternalId.system.in_(systems), ExternalId.value.in_(values))):
+            if (s, v) in refs:
+                by_ref[(s, v)] = pid
+    wanted = {i for i in ids if is_id(i)} | set(by_ref.values())
+    found: dict[str, Resolved] = {}
+    if wanted:
+        for pid, tier, birth, status in conn.execute(
+                select(Patient.id, Patient.tier, Patient.birth_date, Patient.status).where(Patient.id.in_(wanted))):
+            found[pid] = Resolved(pid, tier, birth, status)
+    return found, by_ref
+
+
+def programme_consent(session: Session, patient_ids: Iterable[str]) -> set[str]:
+    """Patients who hold an unwithdrawn consent to the points programme."""
+    ids = list(patient_ids)
+    if not ids:
+        return set()
+    rows = session.connection().execute(select(Consent.patient_id).where(
+        Consent.patient_id.in_(ids), Consent.purpose == PROGRAMME, Consent.withdrawn_at.is_(None)))
+    return {r[0] for r in rows}
+
+
+def exists(session: Session, patient_id: str) -> bool:
+    if not is_id(patient_id):
+        return False
+    return session.connection().execute(select(Patient.id).where(Patient.id == patient_id)).first() is not None
+
+
+def tier_of(session: Session, patient_id: str) -> str:
+    return str(session.connection().execute(select(Patient.tier).where(Patient.id == patient_id)).scalar())

@@ -1,0 +1,92 @@
+"""The programme (versions of rules and settings) and the rules' state:
+guarded counters, streak days and runs, no-shows and suspensions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Date, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from carepoints.kit.db import Base
+from carepoints.kit.types import UTCDateTime
+
+
+class ProgramVersion(Base):
+    __tablename__ = "program_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(200))
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ProgramRule(Base):
+    __tablename__ = "program_rules"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Counter(Base):
+    """A guarded counter: the database refuses `used` beyond `cap`."""
+
+    __tablename__ = "rule_counters"
+
+    patient_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer)
+    cap: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("used >= 0 AND (cap IS NULL OR used <= cap)", name="within_cap"),)
+
+
+class StreakDay(Base):
+    __tablename__ = "streak_days"
+
+    patient_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    grp: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("n > 0", name="n_positive"),)
+
+
+class StreakRun(Base):
+    """Maximal runs of consecutive qualifying days, kept so that a new day needs
+    only its neighbours, however long the run."""
+
+    __tablename__ = "streak_runs"
+
+    patient_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    grp: Mapped[str] = mapped_column(String(64), primary_key=True)
+    start_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    end_day: Mapped[date] = mapped_column(Date)
+
+    __table_args__ = (Index("ix_streak_runs_end", "patient_id", "grp", "end_day"),)
+
+
+class NoShow(Base):
+    __tablename__ = "no_shows"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(36), index=True)
+    slot_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))  # counted | consumed | reset | revoked
+
+
+class Suspension(Base):
+    __tablename__ = "suspensions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(36), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    trigger_event_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,210 @@
+"""The programme document: rules and settings as typed, declarative data.
+
+Conditions are a closed set of typed forms (no expressions, never `eval`) so
+that the admin UI can edit them as forms. A programme file (YAML) validates
+into `Programme`; the database stores the validated document per version."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+EVENT_TYPES = (
+    "account.registered", "appointment.booked", "appointment.cancelled", "appointment.checked_in",
+    "appointment.attended", "appointment.no_show", "exam.attended", "selfservice.used",
+    "health.measurement", "medication.taken", "education.completed", "lecture.attended",
+    "review.submitted", "survey.completed", "followup.completed", "profile.item_completed",
+    "referral.visit", "public_health.completed", "photo.checkin", "community.post_approved",
+    "invite.completed", "conduct.violation", "staff.offline_entry", "lab.critical_value",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Names(_Model):
+    zh: str
+    en: str
+
+
+Op = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "present"]
+
+
+class AttrCondition(_Model):
+    """An attribute compared with a constant; `default` stands in for a missing attribute."""
+
+    type: Literal["attr"] = "attr"
+    attr: str
+    op: Op = "eq"
+    value: str | int | float | bool | list[str] | None = None
+    default: str | int | float | bool | None = None
+
+
+class TextLengthCondition(_Model):
+    """Unicode code points after NFC normalisation, whitespace ignored."""
+
+    type: Literal["text_length"]
+    attr: str
+    min: int = Field(ge=0)
+
+
+class HoursBetweenCondition(_Model):
+    """`to` − `from` is at least `min` hours (timestamps; `occurred_at` names the event time)."""
+
+    type: Literal["hours_between"]
+    from_: str = Field(alias="from")
+    to: str
+    min: float
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class NotLaterCondition(_Model):
+    """Timestamp `attr` is present and no later than timestamp `than`."""
+
+    type: Literal["not_later"]
+    attr: str
+    than: str
+
+
+class AttrCompareCondition(_Model):
+    type: Literal["attr_compare"]
+    attr: str
+    op: Literal["eq", "gt", "gte", "lt", "lte"]
+    other: str
+
+
+class OffPeakCondition(_Model):
+    """The timestamp `attr` falls in one of the programme's off-peak windows."""
+
+    type: Literal["off_peak"]
+    attr: str = "slot_start"
+
+
+class LocalTimeCondition(_Model):
+    """The event's local time of day is within [start, end)."""
+
+    type: Literal["local_time"]
+    start: time
+    end: time
+
+
+class PatientCondition(_Model):
+    type: Literal["patient"]
+    field: Literal["tier", "age"]
+    op: Op
+    value: str | int | list[str]
+
+
+Condition = Annotated[
+    AttrCondition | TextLengthCondition | HoursBetweenCondition | NotLaterCondition
+    | AttrCompareCondition | OffPeakCondition | LocalTimeCondition | PatientCondition,
+    Field(discriminator="type"),
+]
+
+
+class Limits(_Model):
+    daily_points: int | None = Field(default=None, ge=1)
+    per_day: int | None = Field(default=None, ge=1)
+    per_month: int | None = Field(default=None, ge=1)
+    per_year: int | None = Field(default=None, ge=1)
+    lifetime: int | None = Field(default=None, ge=1)
+    once_per: tuple[str, ...] | None = None
+
+
+class Streak(_Model):
+    days: int = Field(ge=2, le=366)
+    group: str
+
+
+class Rule(_Model):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    names: Names
+    event: tuple[str, ...]
+    points: int = 0
+    multiplier: int | None = Field(default=None, ge=2, le=10)
+    conditions: tuple[Condition, ...] = ()
+    limits: Limits = Limits()
+    streak: Streak | None = None
+    message: Names | None = None
+    unmet: Names | None = None
+    status: Literal["active", "draft", "retired"] = "active"
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("event")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [v for v in value if v not in EVENT_TYPES]
+        if unknown:
+            raise ValueError(f"unknown event type(s): {', '.join(unknown)}")
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> Rule:
+        if self.multiplier is None and self.points == 0:
+            raise ValueError("a rule needs points or a multiplier")
+        if self.multiplier is not None and (self.points or self.streak):
+            raise ValueError("a multiplier rule has no points or streak of its own")
+        if self.points < 0 and self.streak:
+            raise ValueError("a penalty cannot be a streak")
+        return self
+
+
+class OffPeakWindow(_Model):
+    weekdays: tuple[int, ...] = (1, 2, 3, 4, 5)  # ISO weekdays, Monday = 1
+    start: time
+    end: time
+
+
+class SuspensionPolicy(_Model):
+    threshold: int = Field(default=3, ge=1)
+    window_days: int = Field(default=90, ge=1)
+    duration_hours: int = Field(default=720, ge=1)
+    consecutive: bool = False
+
+
+class PointValue(_Model):
+    points: int = 100
+    cny: Decimal = Decimal("10.00")
+
+
+class Budget(_Model):
+    cny: Decimal | None = None
+    share_of_revenue: Decimal | None = Decimal("0.005")
+
+
+class Settings(_Model):
+    annual_cap: int = Field(default=10000, ge=1)
+    expiry_months: int = Field(default=24, ge=1)
+    expiring_notice_days: int = Field(default=30, ge=1)
+    point_value: PointValue = PointValue()
+    max_event_age_days: int = Field(default=1095, ge=1)
+    suspension: SuspensionPolicy = SuspensionPolicy()
+    off_peak: tuple[OffPeakWindow, ...] = ()
+    tiers: dict[str, int] = Field(default_factory=lambda: {"silver": 2000, "gold": 5000})
+    budget: Budget = Budget()
+
+
+class Programme(_Model):
+    name: Names
+    effective_from: datetime | None = None
+    settings: Settings = Settings()
+    rules: tuple[Rule, ...]
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> Programme:
+        codes = [r.code for r in self.rules]
+        dupes = {c for c in codes if codes.count(c) > 1}
+        if dupes:
+            raise ValueError(f"duplicate rule codes: {', '.join(sorted(dupes))}")
+        return self

@@ -1,0 +1,34 @@
+"""Roles and what they may do. `admin` holds every permission of `integration`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    integration = "integration"
+    admin = "admin"
+    frontdesk = "frontdesk"
+    nurse = "nurse"
+    moderator = "moderator"
+    clinician = "clinician"
+    auditor = "auditor"
+
+
+API_KEY_ROLES = (Role.integration, Role.admin)
+STAFF_ROLES = (Role.frontdesk, Role.nurse, Role.moderator, Role.clinician, Role.admin, Role.auditor)
+
+INTEGRATION = frozenset({"events:write", "events:revoke", "patients:write", "patients:read", "points:read"})
+PERMISSIONS: dict[str, frozenset[str]] = {
+    Role.integration: INTEGRATION,
+    Role.admin: INTEGRATION | {"pii:read", "programme:write", "ledger:verify", "staff:write", "audit:read"},
+    Role.frontdesk: frozenset({"patients:read", "patients:write", "points:read", "events:write", "pii:read"}),
+    Role.nurse: frozenset({"patients:read", "points:read", "events:write"}),
+    Role.moderator: frozenset({"patients:read", "events:write"}),
+    Role.clinician: frozenset({"patients:read", "points:read"}),
+    Role.auditor: frozenset({"patients:read", "points:read", "ledger:verify", "audit:read"}),
+}
+
+
+def allows(role: str, permission: str) -> bool:
+    return permission in PERMISSIONS.get(role, frozenset())
