@@ -50,7 +50,7 @@ def create_app() -> FastAPI:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             current = migrate.is_current(engine)
-        except Exception:  # noqa: BLE001 - any failure means not ready
+        except Exception:
             return JSON({"status": "unavailable", "database": False}, status_code=503)
         return JSON({"status": "ok" if current else "migrations_pending", "database": True},
                     status_code=200 if current else 503)

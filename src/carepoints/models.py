@@ -6,7 +6,15 @@ from carepoints.kit.db import Base
 from carepoints.kit.outbox import OutboxMessage
 from carepoints.ledger.models import Account, Allocation, Checkpoint, Hold, HoldLot, Lot, Transfer
 from carepoints.patients.models import Consent, ExternalId, Patient
-from carepoints.rules.models import Counter, NoShow, ProgramRule, ProgramVersion, StreakDay, StreakRun, Suspension
+from carepoints.rules.models import (
+    Counter,
+    NoShow,
+    ProgramRule,
+    ProgramVersion,
+    StreakDay,
+    StreakRun,
+    Suspension,
+)
 from carepoints.security.models import ApiKey, StaffUser
 
 metadata = Base.metadata

@@ -15,7 +15,7 @@ router = APIRouter(tags=["patients"])
 
 
 @router.post("/patients", status_code=201, responses={200: {"description": "existing patient (replay)"}})
-def enrol(body: PatientCreate, principal: Principal = Depends(require("patients:write"))) -> JSON:  # noqa: B008
+def enrol(body: PatientCreate, principal: Principal = Depends(require("patients:write"))) -> JSON:
     """Enrol a patient: the person, their wallet and the welcome award in one transaction.
     The same external id or idempotency key again answers the existing patient (200)."""
     with write_tx() as session:
@@ -25,14 +25,14 @@ def enrol(body: PatientCreate, principal: Principal = Depends(require("patients:
 
 
 @router.get("/patients/{patient_id}")
-def get_patient(patient_id: str, principal: Principal = Depends(require("patients:read"))) -> JSON:  # noqa: B008
+def get_patient(patient_id: str, principal: Principal = Depends(require("patients:read"))) -> JSON:
     """A patient; PII masked unless the caller may read it."""
     with read_tx() as session:
         return JSON(patients.read(session, patient_id, reveal_pii=principal.can("pii:read")))
 
 
 @router.get("/patients/{patient_id}/points")
-def get_points(patient_id: str, _p: Principal = Depends(require("points:read"))) -> JSON:  # noqa: B008
+def get_points(patient_id: str, _p: Principal = Depends(require("points:read"))) -> JSON:
     """Balance, available and held points, debt, tier, points earned this year, suspension and expiring lots."""
     with read_tx() as session:
         return JSON(service.points(session, patient_id, utc_now()))
@@ -41,7 +41,7 @@ def get_points(patient_id: str, _p: Principal = Depends(require("points:read")))
 @router.get("/patients/{patient_id}/points/entries")
 def get_entries(patient_id: str, limit: int = Query(50, ge=1, le=500),
                 cursor: str | None = Query(None, pattern=r"^\d{1,12}$"),
-                _p: Principal = Depends(require("points:read"))) -> JSON:  # noqa: B008
+                _p: Principal = Depends(require("points:read"))) -> JSON:
     """Ledger entries, newest first; pass `next` back as `cursor` for the following page."""
     with read_tx() as session:
         return JSON(service.entries(session, patient_id, limit=limit, cursor=cursor))

@@ -36,7 +36,7 @@ _EVENTS_DOC = {"requestBody": {"required": True, "content": {"application/json":
 
 
 @router.post("/events", openapi_extra=_EVENTS_DOC, responses={201: {}, 200: {}, 409: {}, 413: {}})
-def post_events(body: Any = Body(...), _p: Principal = Depends(require("events:write"))) -> JSON:  # noqa: B008
+def post_events(body: Any = Body(...), _p: Principal = Depends(require("events:write"))) -> JSON:
     """Ingest one event (201, or 200 for a duplicate) or a batch of up to 1000 (200 with one outcome per item)."""
     if isinstance(body, dict) and "events" in body and "type" not in body:
         items = body["events"]
@@ -55,7 +55,7 @@ def post_events(body: Any = Body(...), _p: Principal = Depends(require("events:w
 
 
 @router.post("/events/revoke")
-def revoke_by_key(body: RevokeByKey, _p: Principal = Depends(require("events:revoke"))) -> JSON:  # noqa: B008
+def revoke_by_key(body: RevokeByKey, _p: Principal = Depends(require("events:revoke"))) -> JSON:
     """Reverse the awards of the event with this source key; again → the same result."""
     with write_tx() as session:
         result = service.revoke(session, now=utc_now(), reason=body.reason, source=body.source,
@@ -65,7 +65,7 @@ def revoke_by_key(body: RevokeByKey, _p: Principal = Depends(require("events:rev
 
 @router.post("/events/{event_id}/revoke")
 def revoke(event_id: str, body: RevokeBody,
-           _p: Principal = Depends(require("events:revoke"))) -> JSON:  # noqa: B008
+           _p: Principal = Depends(require("events:revoke"))) -> JSON:
     """Reverse exactly this event's awards and free the cap room they used; again → the same result."""
     with write_tx() as session:
         result = service.revoke(session, now=utc_now(), reason=body.reason, event_id=event_id)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from carepoints.events.errors import BatchTooLargeError, EventConflictError, EventNotFoundError
 from carepoints.events.models import Event
 from carepoints.events.schemas import EventIn, parse_event
+from carepoints.kit.db import table
 from carepoints.kit.errors import AppError
 from carepoints.kit.ids import is_id, new_id
 from carepoints.kit.outbox import enqueue_many
@@ -38,8 +39,8 @@ from carepoints.rules.engine import EventView, PatientState, ProgrammeSet, apply
 from carepoints.rules.state import StateStore, candidate_keys, undo
 
 MAX_BATCH = 1000
-_events = Event.__table__
-_INSERT_EVENT = insert(_events)  # type: ignore[arg-type]
+_events = table(Event)
+_INSERT_EVENT = insert(_events)
 
 
 @dataclass(slots=True)
@@ -144,7 +145,7 @@ def _run(session: Session, items: list[_Item], now: datetime) -> None:
         ev = item.event
         assert ev is not None  # noqa: S101
         key = (ev.source, ev.source_event_id)
-        prior = stored.get(key)
+        prior: tuple[Any, str, dict[str, Any] | None] | None = stored.get(key)
         if prior is None and key in seen:
             first = seen[key]
             prior = (first.row or {}).get("id"), first.payload_hash, first.outcome
@@ -221,13 +222,14 @@ def _decide(poster: Poster, store: StateStore, programmes: ProgrammeSet, item: _
     expires = add_months(ev.occurred_at, prog.settings.expiry_months)
     awards = []
     for award in decision.awards:
-        meta = {"rule": award.rule, "version": decision.version, "event_id": event_id, "message": award.message}
         if award.points > 0:
             poster.credit(item.wallet_id, award.points, kind="earn", counterparty=System.issuance,
-                          at=ev.occurred_at, expires_at=expires, **meta)
+                          at=ev.occurred_at, expires_at=expires, rule=award.rule, version=decision.version,
+                          event_id=event_id, message=award.message)
         else:
             poster.debit(item.wallet_id, -award.points, kind="penalty", counterparty=System.penalties,
-                         at=ev.occurred_at, allow_debt=True, **meta)
+                         at=ev.occurred_at, allow_debt=True, rule=award.rule, version=decision.version,
+                         event_id=event_id, message=award.message)
         awards.append({"rule": award.rule, "points": award.points, "message": award.message})
     balance = poster.wallets[item.wallet_id].balance
     outcome = {"event_id": event_id, "duplicate": False, "awards": awards,

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from carepoints.config import get_settings
 from carepoints.jobs.models import JobRun
-from carepoints.kit.db import write_tx
+from carepoints.kit.db import table, write_tx
 from carepoints.kit.ids import new_id
 from carepoints.kit.time import utc_now
 from carepoints.ledger import integrity
@@ -71,7 +71,7 @@ def run(name: str, now: datetime | None = None, slot: str | None = None) -> dict
     run_id = new_id()
     try:
         with write_tx() as session:
-            session.connection().execute(JobRun.__table__.insert(), [{
+            session.connection().execute(table(JobRun).insert(), [{
                 "id": run_id, "job": name, "slot": slot or f"manual:{run_id}", "started_at": utc_now(),
                 "finished_at": None, "status": "running", "result": None}])
     except IntegrityError:
@@ -87,5 +87,5 @@ def run(name: str, now: datetime | None = None, slot: str | None = None) -> dict
 
 def _finish(run_id: str, status: str, result: dict[str, Any] | None) -> None:
     with write_tx() as session:
-        session.connection().execute(update(JobRun.__table__).where(JobRun.__table__.c.id == run_id).values(
+        session.connection().execute(update(table(JobRun)).where(table(JobRun).c.id == run_id).values(
             status=status, finished_at=utc_now(), result=result))

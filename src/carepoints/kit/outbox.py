@@ -12,7 +12,7 @@ from sqlalchemy import JSON, Index, Integer, String, insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
-from carepoints.kit.db import Base
+from carepoints.kit.db import Base, table
 from carepoints.kit.ids import new_id
 from carepoints.kit.time import utc_now
 from carepoints.kit.types import UTCDateTime
@@ -33,7 +33,7 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_pending", "status", "available_at"),)
 
 
-_INSERT = insert(OutboxMessage.__table__)  # type: ignore[arg-type]
+_INSERT = insert(table(OutboxMessage))
 
 
 def enqueue_many(conn: Connection, messages: Sequence[tuple[str, str | None, dict[str, Any]]],

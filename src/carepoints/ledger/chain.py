@@ -15,7 +15,7 @@ import orjson
 from carepoints.kit.time import iso_z
 
 
-def canonical(*, id: str, wallet: str, counterparty: str, amount: int, kind: str,  # noqa: A002
+def canonical(*, id: str, wallet: str, counterparty: str, amount: int, kind: str,
               rule_version: int | None, event_id: str | None, at: datetime, created_at: datetime,
               prev_hash: str) -> bytes:
     return orjson.dumps({

@@ -13,15 +13,16 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from carepoints.kit.db import table
 from carepoints.kit.ids import new_id
 from carepoints.kit.time import iso_z
 from carepoints.ledger.accounts import SYSTEM_BY_ID
 from carepoints.ledger.chain import canonical, heads_digest, link, sign, signature_ok
 from carepoints.ledger.models import Account, Checkpoint, Hold, HoldLot, Lot, Transfer
 
-_acc = Account.__table__
-_tr = Transfer.__table__
-_lots = Lot.__table__
+_acc = table(Account)
+_tr = table(Transfer)
+_lots = table(Lot)
 
 
 @dataclass
@@ -72,7 +73,7 @@ def verify(session: Session, checkpoint_key: str) -> Report:
         state[t.wallet_id] = (t.seq, t.hash, bal)
     lot_sums = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in conn.execute(
         select(_lots.c.wallet_id, func.sum(_lots.c.remaining), func.sum(_lots.c.held)).group_by(_lots.c.wallet_id))}
-    hl, h = HoldLot.__table__, Hold.__table__
+    hl, h = table(HoldLot), table(Hold)
     open_held = {r[0]: int(r[1] or 0) for r in conn.execute(
         select(h.c.wallet_id, func.sum(hl.c.amount)).join(h, h.c.id == hl.c.hold_id)
         .where(h.c.status == "open").group_by(h.c.wallet_id))}
@@ -101,7 +102,7 @@ def verify(session: Session, checkpoint_key: str) -> Report:
         report.problem = "the sum of all account balances is not zero"
         return report
     by_wallet_seq = {(wid, s): hsh for wid, (s, hsh, _b) in state.items()}
-    for cp in conn.execute(select(Checkpoint.__table__).order_by(Checkpoint.sealed_at)):
+    for cp in conn.execute(select(table(Checkpoint)).order_by(Checkpoint.sealed_at)):
         report.checkpoints += 1
         if heads_digest(cp.heads) != cp.digest or not signature_ok(checkpoint_key, cp.digest, cp.signature):
             report.problem = f"checkpoint {cp.id}: signature invalid"
@@ -123,11 +124,12 @@ def seal_checkpoint(session: Session, key: str, now: datetime, export_dir: Path 
     conn = session.connection()
     heads: dict[str, list[object]] = {
         r[0]: [r[1], r[2]] for r in conn.execute(
-            select(_acc.c.id, _acc.c.chain_seq, _acc.c.chain_head).where(_acc.c.kind == "wallet", _acc.c.chain_seq > 0))}
+            select(_acc.c.id, _acc.c.chain_seq, _acc.c.chain_head)
+            .where(_acc.c.kind == "wallet", _acc.c.chain_seq > 0))}
     digest = heads_digest(heads)
-    row = {"id": new_id(), "sealed_at": now, "chains": len(heads), "digest": digest, "heads": heads,
+    row: dict[str, Any] = {"id": new_id(), "sealed_at": now, "chains": len(heads), "digest": digest, "heads": heads,
            "signature": sign(key, digest)}
-    conn.execute(insert(Checkpoint.__table__), [row])  # type: ignore[arg-type]
+    conn.execute(insert(table(Checkpoint)), [row])
     out = {k: v for k, v in row.items() if k != "heads"}
     out["sealed_at"] = iso_z(now)
     if export_dir is not None:

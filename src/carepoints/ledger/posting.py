@@ -16,27 +16,27 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from carepoints.kit.db import is_postgres
+from carepoints.kit.db import is_postgres, table
 from carepoints.kit.ids import new_id
 from carepoints.ledger.accounts import SYSTEM_IDS, System
 from carepoints.ledger.chain import canonical, link
 from carepoints.ledger.errors import ConcurrentUpdateError, InsufficientPointsError, WalletNotFoundError
 from carepoints.ledger.models import Account, Allocation, Lot, Transfer
 
-_acc = Account.__table__
-_lots = Lot.__table__
-_INSERT_TRANSFER = insert(Transfer.__table__)  # type: ignore[arg-type]
-_INSERT_LOT = insert(_lots)  # type: ignore[arg-type]
-_INSERT_ALLOC = insert(Allocation.__table__)  # type: ignore[arg-type]
+_acc = table(Account)
+_lots = table(Lot)
+_INSERT_TRANSFER = insert(table(Transfer))
+_INSERT_LOT = insert(_lots)
+_INSERT_ALLOC = insert(table(Allocation))
 _UPDATE_WALLET = (
-    update(_acc)  # type: ignore[arg-type]
+    update(_acc)
     .where(_acc.c.id == bindparam("w_id"), _acc.c.chain_seq == bindparam("w_seq0"),
            _acc.c.held == bindparam("w_held0"))
     .values(balance=bindparam("w_balance"), debt=bindparam("w_debt"), held=bindparam("w_held"),
             chain_seq=bindparam("w_seq"), chain_head=bindparam("w_head"))
 )
 _UPDATE_LOT = (
-    update(_lots)  # type: ignore[arg-type]
+    update(_lots)
     .where(_lots.c.id == bindparam("l_id"))
     .values(remaining=bindparam("l_remaining"), held=bindparam("l_held"))
 )

@@ -11,18 +11,19 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from carepoints.kit.db import table
 from carepoints.kit.ids import is_id, new_id
 from carepoints.ledger.accounts import SYSTEM_IDS, System
 from carepoints.ledger.errors import HoldClosedError, HoldNotFoundError, WalletNotFoundError
 from carepoints.ledger.models import Account, Allocation, Hold, HoldLot, Lot, Transfer
-from carepoints.ledger.posting import Poster, Posted
+from carepoints.ledger.posting import Posted, Poster
 
-_acc = Account.__table__
-_tr = Transfer.__table__
-_lots = Lot.__table__
-_alloc = Allocation.__table__
-_holds = Hold.__table__
-_hold_lots = HoldLot.__table__
+_acc = table(Account)
+_tr = table(Transfer)
+_lots = table(Lot)
+_alloc = table(Allocation)
+_holds = table(Hold)
+_hold_lots = table(HoldLot)
 
 
 def ensure_system_accounts(session: Session, now: datetime) -> None:
@@ -31,12 +32,12 @@ def ensure_system_accounts(session: Session, now: datetime) -> None:
     missing = [{"id": aid, "kind": "system", "code": code, "balance": 0, "debt": 0, "held": 0, "chain_seq": 0,
                 "chain_head": "", "created_at": now} for code, aid in SYSTEM_IDS.items() if aid not in have]
     if missing:
-        conn.execute(insert(_acc), missing)  # type: ignore[arg-type]
+        conn.execute(insert(_acc), missing)
 
 
 def open_wallet(session: Session, patient_id: str, now: datetime) -> str:
     wid = new_id()
-    session.connection().execute(insert(_acc), [{  # type: ignore[arg-type]
+    session.connection().execute(insert(_acc), [{
         "id": wid, "kind": "wallet", "code": None, "patient_id": patient_id, "balance": 0, "debt": 0, "held": 0,
         "chain_seq": 0, "chain_head": "", "created_at": now}])
     return wid
@@ -178,8 +179,8 @@ def hold(session: Session, wallet_id: str, points: int, now: datetime, *, ttl: t
     row = {"id": hid, "wallet_id": wallet_id, "amount": points, "status": "open", "reference": reference,
            "idempotency_key": idempotency_key, "expires_at": now + ttl, "created_at": now, "settled_at": None,
            "transfer_id": None}
-    conn.execute(insert(_holds), [row])  # type: ignore[arg-type]
-    conn.execute(insert(_hold_lots), [{"hold_id": hid, "lot_id": lot.id, "amount": a}  # type: ignore[arg-type]
+    conn.execute(insert(_holds), [row])
+    conn.execute(insert(_hold_lots), [{"hold_id": hid, "lot_id": lot.id, "amount": a}
                                       for lot, a in taken])
     poster.flush()
     return row

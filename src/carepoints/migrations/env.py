@@ -9,7 +9,6 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
 from carepoints.kit.types import UTCDateTime
-
 from carepoints.models import metadata
 
 config = context.config

@@ -440,7 +440,8 @@ def evaluate(programmes: ProgrammeSet, raw: EventView, state: PatientState, now:
             delta = points if lim.points else 1
             used[lim.key] = used.get(lim.key, 0) + delta
             decision.bump(lim.key, delta, lim.cap)
-        template = rule.message.zh if rule.message else rule.names.zh + ("+{points}积分" if points > 0 else "-{points}积分")
+        sign = "+{points}积分" if points > 0 else "-{points}积分"
+        template = rule.message.zh if rule.message else rule.names.zh + sign
         decision.awards.append(Award(rule.code, points, _fmt(template, points)))
 
     if not decision.awards:

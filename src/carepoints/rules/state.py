@@ -13,6 +13,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from carepoints.kit.db import table
 from carepoints.rules.engine import (
     Decision,
     EventView,
@@ -27,17 +28,17 @@ from carepoints.rules.engine import (
 )
 from carepoints.rules.models import Counter, NoShow, StreakDay, StreakRun, Suspension
 
-_counters = Counter.__table__
-_days = StreakDay.__table__
-_runs = StreakRun.__table__
+_counters = table(Counter)
+_days = table(StreakDay)
+_runs = table(StreakRun)
 
 
 def _upserts(dialect: str) -> tuple[object, object]:
     ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    c = ins(_counters)  # type: ignore[arg-type]
+    c = ins(_counters)
     counters = c.on_conflict_do_update(index_elements=["patient_id", "key"],
                                        set_={"used": _counters.c.used + c.excluded.used, "cap": c.excluded.cap})
-    d = ins(_days)  # type: ignore[arg-type]
+    d = ins(_days)
     days = d.on_conflict_do_update(index_elements=["patient_id", "grp", "day"], set_={"n": _days.c.n + d.excluded.n})
     return counters, days
 
@@ -101,13 +102,13 @@ class StateStore:
                     runs = sorted(st.runs.get(grp, []))
                     st.runs[grp] = runs
                     self._runs0[(pid, grp)] = list(runs)
-        s = Suspension.__table__
+        s = table(Suspension)
         for sid, pid, start, end, trig in conn.execute(
                 select(s.c.id, s.c.patient_id, s.c.starts_at, s.c.ends_at, s.c.trigger_event_id)
                 .where(s.c.patient_id.in_(ids))):
             patients[pid].suspensions.append(SuspensionRec(sid, start, end, trig))
         if no_shows:
-            n = NoShow.__table__
+            n = table(NoShow)
             for eid, pid, slot, status in conn.execute(
                     select(n.c.event_id, n.c.patient_id, n.c.slot_start, n.c.status)
                     .where(n.c.patient_id.in_(ids), n.c.status == "counted")):
@@ -156,11 +157,11 @@ class StateStore:
                 conn.execute(insert(_runs), [{"patient_id": pid, "grp": grp, "start_day": s, "end_day": e}
                                              for s, e in new])
         if self._no_shows:
-            conn.execute(insert(NoShow.__table__), self._no_shows)
-        n = NoShow.__table__
+            conn.execute(insert(table(NoShow)), self._no_shows)
+        n = table(NoShow)
         for eid, status in self._no_show_updates.items():
             conn.execute(update(n).where(n.c.event_id == eid).values(status=status))
-        s = Suspension.__table__
+        s = table(Suspension)
         for sid, rec in self._suspensions.items():
             if sid in self._new_suspensions:
                 conn.execute(insert(s), [{"id": sid, "patient_id": self._suspension_patient[sid],
@@ -208,13 +209,13 @@ def undo(conn: Connection, patient_id: str, effects: dict[str, object]) -> None:
             if pieces:
                 conn.execute(insert(_runs), [{"patient_id": patient_id, "grp": grp, "start_day": a, "end_day": b}
                                              for a, b in pieces])
-    n = NoShow.__table__
+    n = table(NoShow)
     event_id = effects.get("event_id")
     conn.execute(update(n).where(n.c.event_id == event_id).values(status="revoked"))
     restored = effects.get("no_show_updates") or {}
     for eid in restored:  # type: ignore[attr-defined]
         conn.execute(update(n).where(n.c.event_id == eid, n.c.status != "revoked").values(status="counted"))
-    s = Suspension.__table__
+    s = table(Suspension)
     if effects.get("suspension_created"):
         conn.execute(delete(s).where(s.c.id == effects["suspension_created"]))
 
@@ -224,7 +225,7 @@ def facts(conn: Connection, patient_id: str, year: int, now: datetime) -> tuple[
     """Points earned in the local calendar year, and the end of the suspension in force now."""
     earned = conn.execute(select(_counters.c.used).where(_counters.c.patient_id == patient_id,
                                                          _counters.c.key == annual_key(year))).scalar()
-    s = Suspension.__table__
+    s = table(Suspension)
     until = conn.execute(select(s.c.ends_at).where(s.c.patient_id == patient_id, s.c.starts_at <= now,
                                                    s.c.ends_at > now).order_by(s.c.ends_at.desc())).scalar()
     return int(earned or 0), until

@@ -1,14 +1,13 @@
 """spine
 
 Revision ID: 38bba3aa0f43
-Revises: 
+Revises:
 Create Date: 2026-11-22 12:32:31.993203
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision: str = '38bba3aa0f43'
 down_revision: str | None = None

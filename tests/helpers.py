@@ -1,0 +1,58 @@
+"""Shared test helpers that talk to the real services."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from carepoints.enrolment import service as enrolment
+from carepoints.events import service as events
+from carepoints.kit.db import read_tx, write_tx
+from carepoints.kit.errors import AppError
+from carepoints.patients.schemas import PatientCreate
+
+_seq = itertools.count(1)
+
+
+def enrol(now: datetime, **extra: Any) -> str:
+    """Enrol a patient (welcome 100) and commit; returns the patient id."""
+    n = next(_seq)
+    body: dict[str, Any] = {"name": "测试患者", "phone": f"1390000{n:04d}",
+                            "consent": {"version": "1.0", "accepted_at": (now - timedelta(days=1)).isoformat()}}
+    body.update(extra)
+    with write_tx() as session:
+        pid, _ = enrolment.enrol(session, PatientCreate.model_validate(body), now)
+    return pid
+
+
+def event(pid: str, type_: str, at: datetime, attrs: dict[str, Any], key: str | None = None,
+          source: str = "test") -> dict[str, Any]:
+    return {"type": type_, "patient": {"id": pid}, "occurred_at": at.isoformat(), "source": source,
+            "source_event_id": key or uuid.uuid4().hex, "attributes": attrs}
+
+
+def ingest(now: datetime, *evs: dict[str, Any]) -> list[dict[str, Any] | AppError]:
+    with write_tx() as session:
+        return events.ingest(session, list(evs), now)
+
+
+def ingest_one(now: datetime, ev: dict[str, Any]) -> dict[str, Any]:
+    result = ingest(now, ev)[0]
+    if isinstance(result, AppError):
+        raise result
+    return result
+
+
+def points(pid: str, now: datetime) -> dict[str, Any]:
+    with read_tx() as session:
+        return enrolment.points(session, pid, now)
+
+
+def balance(pid: str, now: datetime) -> int:
+    return int(points(pid, now)["balance"])
+
+
+def bp(provenance: str = "device", sys_: int = 132, dia: int = 84) -> dict[str, Any]:
+    return {"kind": "blood_pressure", "systolic": sys_, "diastolic": dia, "provenance": provenance}
