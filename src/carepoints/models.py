@@ -11,7 +11,6 @@ from carepoints.rules.models import (
     NoShow,
     ProgramRule,
     ProgramVersion,
-    StreakDay,
     StreakRun,
     Suspension,
 )
@@ -22,5 +21,5 @@ metadata = Base.metadata
 __all__ = [
     "Account", "Allocation", "ApiKey", "Checkpoint", "Consent", "Counter", "Event", "ExternalId", "Hold",
     "HoldLot", "JobRun", "Lot", "NoShow", "OutboxMessage", "Patient", "ProgramRule", "ProgramVersion",
-    "StaffUser", "StreakDay", "StreakRun", "Suspension", "Transfer", "metadata",
+    "StaffUser", "StreakRun", "Suspension", "Transfer", "metadata",
 ]

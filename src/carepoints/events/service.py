@@ -17,13 +17,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carepoints.events.errors import BatchTooLargeError, EventConflictError, EventNotFoundError
 from carepoints.events.models import Event
 from carepoints.events.schemas import EventIn, parse_event
+from carepoints.kit.bulk import insert_rows
 from carepoints.kit.db import table
 from carepoints.kit.errors import AppError
 from carepoints.kit.ids import is_id, new_id
@@ -40,7 +41,6 @@ from carepoints.rules.state import StateStore, candidate_keys, undo
 
 MAX_BATCH = 1000
 _events = table(Event)
-_INSERT_EVENT = insert(_events)
 
 
 @dataclass(slots=True)
@@ -159,8 +159,7 @@ def _run(session: Session, items: list[_Item], now: datetime) -> None:
         item.outcome, item.row = _decide(poster, store, programmes, item, now)
         rows.append(item.row)
         messages.extend(item.messages)
-    if rows:
-        conn.execute(_INSERT_EVENT, rows)
+    insert_rows(conn, _events, rows)
     poster.flush()
     store.flush(now)
     enqueue_many(conn, messages, now)
@@ -177,31 +176,29 @@ def _stored(session: Session, items: list[_Item]) -> dict[tuple[str, str], tuple
 
 def _load_state(store: StateStore, programmes: ProgrammeSet, items: list[_Item],
                 found: dict[str, patients.Resolved], consent: set[str]) -> None:
-    keys: set[str] = set()
+    keys: set[tuple[str, str]] = set()
     groups: set[str] = set()
-    lo: date | None = None
-    hi: date | None = None
+    windows: dict[str, tuple[date, date]] = {}
     no_shows = False
     states: dict[str, PatientState] = {}
     tz = programmes.latest.tz
     for item in items:
         ev = item.event
         assert ev is not None  # noqa: S101
-        view = EventView("", ev.type, ev.occurred_at, ev.attributes)
-        k, g = candidate_keys(programmes, view)
-        keys |= k
+        pid = item.patient_id
+        k, g = candidate_keys(programmes, EventView("", ev.type, ev.occurred_at, ev.attributes))
+        keys.update((pid, key) for key in k)
         if g:
             groups |= g
             day = ev.occurred_at.astimezone(tz).date()
-            lo = day if lo is None or day < lo else lo
-            hi = day if hi is None or day > hi else hi
+            lo, hi = windows.get(pid, (day, day))
+            windows[pid] = (min(lo, day), max(hi, day))
         if ev.type in ("appointment.no_show", "appointment.attended"):
             no_shows = True
-        if item.patient_id not in states:
-            p = found[item.patient_id]
-            states[item.patient_id] = PatientState(item.patient_id, item.patient_id in consent and p.status == "active",
-                                                   p.tier, p.birth_date)
-    store.load(states, keys, groups, (lo, hi) if lo and hi else None, no_shows)
+        if pid not in states:
+            p = found[pid]
+            states[pid] = PatientState(pid, pid in consent and p.status == "active", p.tier, p.birth_date)
+    store.load(states, keys, windows, groups, no_shows)
 
 
 def _decide(poster: Poster, store: StateStore, programmes: ProgrammeSet, item: _Item,
@@ -275,7 +272,7 @@ def revoke(session: Session, *, now: datetime, reason: str, event_id: str | None
     prog = rules.programmes(session).at(row["occurred_at"])
     reversed_ = ledger.reverse_event(poster, row["id"], now, expires_at=add_months(now, prog.settings.expiry_months))
     poster.flush()
-    undo(conn, row["patient_id"], row["effects"] or {})
+    undo(conn, row["patient_id"], row["effects"] or {}, _days_still_counted(session, row))
     result = {"event_id": row["id"], "revoked": True,
               "reversed": [{"rule": r, "points": p} for r, p in reversed_],
               "balance": poster.wallets[wallet_id].balance}
@@ -288,3 +285,18 @@ def revoke(session: Session, *, now: datetime, reason: str, event_id: str | None
             "patient_id": row["patient_id"], "event_id": row["id"], "points": sum(p for _, p in reversed_),
             "balance": result["balance"]})], now)
     return result
+
+
+def _days_still_counted(session: Session, row: Any) -> set[tuple[str, str]]:
+    """Streak days of a revoked event that another accepted event also counts."""
+    days = {(g, d) for g, d in (row["effects"] or {}).get("days") or []}
+    if not days:
+        return set()
+    at = row["occurred_at"]
+    others = session.connection().execute(select(_events.c.effects).where(
+        _events.c.patient_id == row["patient_id"], _events.c.status == "accepted", _events.c.id != row["id"],
+        _events.c.occurred_at >= at - timedelta(hours=36), _events.c.occurred_at <= at + timedelta(hours=36)))
+    still: set[tuple[str, str]] = set()
+    for (effects,) in others:
+        still |= days & {(g, d) for g, d in (effects or {}).get("days") or []}
+    return still

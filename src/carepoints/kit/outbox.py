@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, insert
+from sqlalchemy import JSON, Index, Integer, String
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
+from carepoints.kit.bulk import insert_rows
 from carepoints.kit.db import Base, table
 from carepoints.kit.ids import new_id
 from carepoints.kit.time import utc_now
@@ -33,8 +34,6 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_pending", "status", "available_at"),)
 
 
-_INSERT = insert(table(OutboxMessage))
-
 
 def enqueue_many(conn: Connection, messages: Sequence[tuple[str, str | None, dict[str, Any]]],
                  now: datetime | None = None) -> None:
@@ -42,7 +41,7 @@ def enqueue_many(conn: Connection, messages: Sequence[tuple[str, str | None, dic
     if not messages:
         return
     at = now or utc_now()
-    conn.execute(_INSERT, [
+    insert_rows(conn, table(OutboxMessage), [
         {"id": new_id(), "topic": topic, "key": key, "payload": payload, "status": "pending",
          "attempts": 0, "created_at": at, "available_at": at}
         for topic, key, payload in messages

@@ -51,7 +51,7 @@ class Transfer(Base):
     rule_code: Mapped[str | None] = mapped_column(String(64))
     rule_version: Mapped[int | None] = mapped_column(Integer)
     event_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    reverses_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    reverses_id: Mapped[str | None] = mapped_column(String(36))
     hold_id: Mapped[str | None] = mapped_column(String(36))
     message: Mapped[str | None] = mapped_column(String(200))
     balance_after: Mapped[int] = mapped_column(Integer)
@@ -64,15 +64,18 @@ class Transfer(Base):
         UniqueConstraint("wallet_id", "seq"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("from_account_id <> to_account_id", name="two_accounts"),
+        Index("ix_transfers_reverses", "reverses_id", sqlite_where=text("reverses_id IS NOT NULL"),
+              postgresql_where=text("reverses_id IS NOT NULL")),
     )
 
 
 class Lot(Base):
+    """Points earned together, spent first-expiring first; its id is the id of the transfer that created it."""
+
     __tablename__ = "lots"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     wallet_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
-    transfer_id: Mapped[str] = mapped_column(String(36))
     amount: Mapped[int] = mapped_column(Integer)
     remaining: Mapped[int] = mapped_column(Integer)
     held: Mapped[int] = mapped_column(Integer, default=0)
@@ -87,7 +90,6 @@ class Lot(Base):
               sqlite_where=text("remaining > 0"), postgresql_where=text("remaining > 0")),
         Index("ix_lots_expiry", "expires_at",
               sqlite_where=text("remaining > 0"), postgresql_where=text("remaining > 0")),
-        Index("ix_lots_transfer", "transfer_id"),
     )
 
 

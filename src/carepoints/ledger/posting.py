@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from carepoints.kit.bulk import insert_rows, update_rows
 from carepoints.kit.db import is_postgres, table
 from carepoints.kit.ids import new_id
 from carepoints.ledger.accounts import SYSTEM_IDS, System
@@ -25,21 +26,10 @@ from carepoints.ledger.models import Account, Allocation, Lot, Transfer
 
 _acc = table(Account)
 _lots = table(Lot)
-_INSERT_TRANSFER = insert(table(Transfer))
-_INSERT_LOT = insert(_lots)
-_INSERT_ALLOC = insert(table(Allocation))
-_UPDATE_WALLET = (
-    update(_acc)
-    .where(_acc.c.id == bindparam("w_id"), _acc.c.chain_seq == bindparam("w_seq0"),
-           _acc.c.held == bindparam("w_held0"))
-    .values(balance=bindparam("w_balance"), debt=bindparam("w_debt"), held=bindparam("w_held"),
-            chain_seq=bindparam("w_seq"), chain_head=bindparam("w_head"))
-)
-_UPDATE_LOT = (
-    update(_lots)
-    .where(_lots.c.id == bindparam("l_id"))
-    .values(remaining=bindparam("l_remaining"), held=bindparam("l_held"))
-)
+_transfers = table(Transfer)
+_allocs = table(Allocation)
+_WALLET_SET = ("balance", "debt", "held", "chain_seq", "chain_head")
+_WALLET_WHERE = ("id", "chain_seq", "held")  # compare-and-set on what was read under the lock
 
 
 @dataclass(slots=True)
@@ -177,15 +167,16 @@ class Poster:
         posted = self._append(w, counterparty, amount, kind, at, **meta)  # type: ignore[arg-type]
         repaid = min(w.debt, amount)
         w.debt -= repaid
-        lot = LotState(new_id(), w.id, amount, amount - repaid, 0, expires_at, new=True)
+        lot = LotState(posted.id, w.id, amount, amount - repaid, 0, expires_at, new=True)
         self._lot_by_id[lot.id] = lot
-        self._new_lot(lot, posted.id, at)
+        self._new_lot(lot, at)
         if repaid:
             self.allocations.append({"transfer_id": posted.id, "lot_id": lot.id, "amount": repaid})
         return posted
 
-    def _new_lot(self, lot: LotState, transfer_id: str, earned_at: datetime) -> None:
-        self._pending_lots.append({"id": lot.id, "wallet_id": lot.wallet_id, "transfer_id": transfer_id,
+    def _new_lot(self, lot: LotState, earned_at: datetime) -> None:
+        """A lot has the id of the transfer that created it."""
+        self._pending_lots.append({"id": lot.id, "wallet_id": lot.wallet_id,
                                    "amount": lot.amount, "remaining": lot.remaining, "held": 0,
                                    "earned_at": earned_at, "expires_at": lot.expires_at})
         if lot.remaining > 0:
@@ -249,9 +240,9 @@ class Poster:
             if lot.remaining == part:
                 self._lots.pop(wallet_id, None)  # reload FIFO order on next use
         if left:
-            lot = LotState(new_id(), w.id, left, left, 0, expires_at, new=True)
+            lot = LotState(posted.id, w.id, left, left, 0, expires_at, new=True)
             self._lot_by_id[lot.id] = lot
-            self._new_lot(lot, posted.id, at)
+            self._new_lot(lot, at)
         if expired:
             self._append(w, System.expiry, -expired, "expiry", self.now, reverses=None)
         return posted
@@ -318,34 +309,29 @@ class Poster:
 
     def flush(self) -> None:
         conn = self.conn
-        if self.transfers:
-            conn.execute(_INSERT_TRANSFER, self.transfers)
+        insert_rows(conn, _transfers, self.transfers)
         new_ids = set()
         for row in self._pending_lots:  # lots created here are inserted with their final state
             lot = self._lot_by_id[str(row["id"])]
             row["remaining"], row["held"] = lot.remaining, lot.held
             new_ids.add(lot.id)
-        if self._pending_lots:
-            conn.execute(_INSERT_LOT, self._pending_lots)
-        updates = [{"l_id": lid, "l_remaining": self._lot_by_id[lid].remaining, "l_held": self._lot_by_id[lid].held}
-                   for lid in sorted(self._dirty_lots - new_ids)]
-        if updates:
-            conn.execute(_UPDATE_LOT, updates)
-        if self.allocations:
-            conn.execute(_INSERT_ALLOC, self.allocations)
+        insert_rows(conn, _lots, self._pending_lots)
+        update_rows(conn, _lots, [(self._lot_by_id[lid].remaining, self._lot_by_id[lid].held, lid)
+                                  for lid in sorted(self._dirty_lots - new_ids)],
+                    ("remaining", "held"), ("id",))
+        insert_rows(conn, _allocs, self.allocations)
         if self._dirty_wallets:
-            rows = [{"w_id": w.id, "w_seq0": w.seq0, "w_held0": w.held0, "w_balance": w.balance, "w_debt": w.debt,
-                     "w_held": w.held, "w_seq": w.seq, "w_head": w.head}
+            rows = [(w.balance, w.debt, w.held, w.seq, w.head, w.id, w.seq0, w.held0)
                     for wid in sorted(self._dirty_wallets) if (w := self.wallets[wid])]
-            result = conn.execute(_UPDATE_WALLET, rows)
-            if result.rowcount not in (-1, len(rows)):
+            matched = update_rows(conn, _acc, rows, _WALLET_SET, _WALLET_WHERE)
+            if matched not in (-1, len(rows)):
                 raise ConcurrentUpdateError()
             for w in self.wallets.values():
                 w.seq0, w.held0 = w.seq, w.held
         self.transfers = []
         self.allocations = []
         self._pending_lots = []
-        for lot in self._lot_by_id.values():
-            lot.new = False
         self._dirty_lots.clear()
         self._dirty_wallets.clear()
+        for lot in self._lot_by_id.values():
+            lot.new = False

@@ -119,9 +119,8 @@ def reverse_event(poster: Poster, event_id: str, now: datetime, *, expires_at: d
         meta = {"rule": p.rule_code, "version": p.rule_version, "event_id": event_id, "reverses": p.id,
                 "message": "撤销" + (p.rule_code or "")}
         if p.kind == "earn":
-            lot = conn.execute(select(_lots.c.id).where(_lots.c.transfer_id == p.id)).scalar()
             poster.debit(p.wallet_id, p.amount, kind="reversal", counterparty=System.issuance, at=now,
-                         allow_debt=True, first_lot=lot, **meta)
+                         allow_debt=True, first_lot=p.id, **meta)
             out.append((p.rule_code or "", -p.amount))
         else:
             consumed = consumed_lots(poster, p.id)

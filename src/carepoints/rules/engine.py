@@ -69,8 +69,7 @@ class PatientState:
     tier: str = "standard"
     birth_date: date | None = None
     counters: dict[str, int] = field(default_factory=dict)
-    days: dict[tuple[str, date], int] = field(default_factory=dict)
-    runs: dict[str, list[tuple[date, date]]] = field(default_factory=dict)
+    runs: dict[str, list[tuple[date, date]]] = field(default_factory=dict)  # maximal runs of counted days
     no_shows: list[NoShowRec] = field(default_factory=list)
     suspensions: list[SuspensionRec] = field(default_factory=list)
 
@@ -293,13 +292,14 @@ def annual_key(year: int) -> str:
 
 # --- streaks ------------------------------------------------------------------------
 
-def add_day(runs: list[tuple[date, date]], day: date) -> tuple[list[tuple[date, date]], list[int], int]:
+def add_day(runs: list[tuple[date, date]], day: date) -> tuple[list[tuple[date, date]], list[int], int] | None:
     """Insert `day` into sorted maximal runs. Returns the new runs, the lengths of
-    the runs that were merged away, and the length of the run now holding `day`."""
+    the runs that were merged away, and the length of the run now holding `day`;
+    None when the day is already counted."""
     left = right = None
     for i, (start, end) in enumerate(runs):
         if start <= day <= end:
-            return runs, [], (end - start).days + 1
+            return None
         if end == day - ONE_DAY:
             left = i
         elif start == day + ONE_DAY:
@@ -466,9 +466,10 @@ def _valid_on(rule: Rule, day: date) -> bool:
 def _streak_day(state: PatientState, decision: Decision, group: str, day: date) -> tuple[list[int], int] | None:
     """Record `day` for the streak group; None when the day was already counted."""
     decision.days.append((group, day))
-    if state.days.get((group, day), 0) > 0:
+    added = add_day(state.runs.get(group, []), day)
+    if added is None:
         return None
-    runs, merged, length = add_day(state.runs.get(group, []), day)
+    runs, merged, length = added
     decision.runs[group] = runs
     return merged, length
 
@@ -514,8 +515,6 @@ def apply(state: PatientState, decision: Decision) -> None:
     """Fold a decision into the in-memory state so the next event of a batch sees it."""
     for key, (delta, _cap) in decision.counters.items():
         state.counters[key] = state.counters.get(key, 0) + delta
-    for group, day in decision.days:
-        state.days[(group, day)] = state.days.get((group, day), 0) + 1
     for group, runs in decision.runs.items():
         state.runs[group] = runs
     if decision.no_show_updates:

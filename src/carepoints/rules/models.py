@@ -1,5 +1,5 @@
 """The programme (versions of rules and settings) and the rules' state:
-guarded counters, streak days and runs, no-shows and suspensions."""
+guarded counters, streak runs, no-shows and suspensions."""
 
 from __future__ import annotations
 
@@ -47,20 +47,10 @@ class Counter(Base):
     __table_args__ = (CheckConstraint("used >= 0 AND (cap IS NULL OR used <= cap)", name="within_cap"),)
 
 
-class StreakDay(Base):
-    __tablename__ = "streak_days"
-
-    patient_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    grp: Mapped[str] = mapped_column(String(64), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    n: Mapped[int] = mapped_column(Integer)
-
-    __table_args__ = (CheckConstraint("n > 0", name="n_positive"),)
-
-
 class StreakRun(Base):
     """Maximal runs of consecutive qualifying days, kept so that a new day needs
-    only its neighbours, however long the run."""
+    only its neighbours, however long the run. Which events count a day is in
+    each event's recorded effects (used when one is revoked)."""
 
     __tablename__ = "streak_runs"
 

@@ -8,11 +8,12 @@ the in-memory view exact, so the check never fires in practice."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
+from carepoints.kit.bulk import as_date, insert_rows, values_clause
 from carepoints.kit.db import table
 from carepoints.rules.engine import (
     Decision,
@@ -26,24 +27,17 @@ from carepoints.rules.engine import (
     remove_day,
     rule_limits,
 )
-from carepoints.rules.models import Counter, NoShow, StreakDay, StreakRun, Suspension
+from carepoints.rules.models import Counter, NoShow, StreakRun, Suspension
 
 _counters = table(Counter)
-_days = table(StreakDay)
 _runs = table(StreakRun)
 
 
-def _upserts(dialect: str) -> tuple[object, object]:
-    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    c = ins(_counters)
-    counters = c.on_conflict_do_update(index_elements=["patient_id", "key"],
-                                       set_={"used": _counters.c.used + c.excluded.used, "cap": c.excluded.cap})
-    d = ins(_days)
-    days = d.on_conflict_do_update(index_elements=["patient_id", "grp", "day"], set_={"n": _days.c.n + d.excluded.n})
-    return counters, days
-
-
-_UPSERT = {name: _upserts(name) for name in ("sqlite", "postgresql")}
+_COUNTER_CONFLICT = ("ON CONFLICT (patient_id, key) DO UPDATE SET used = rule_counters.used + excluded.used, "
+                     "cap = excluded.cap")
+_RUN_CONFLICT = "ON CONFLICT (patient_id, grp, start_day) DO UPDATE SET end_day = excluded.end_day"
+_DELETE_RUN = delete(_runs).where(_runs.c.patient_id == bindparam("p"), _runs.c.grp == bindparam("g"),
+                                  _runs.c.start_day == bindparam("s"))
 
 
 def candidate_keys(programmes: ProgrammeSet, ev: EventView) -> tuple[set[str], set[str]]:
@@ -66,47 +60,59 @@ class StateStore:
         self.states: dict[str, PatientState] = {}
         self._runs0: dict[tuple[str, str], list[tuple[date, date]]] = {}
         self._counter_deltas: dict[tuple[str, str], list[int | None]] = {}
-        self._day_deltas: dict[tuple[str, str, date], int] = {}
         self._no_shows: list[dict[str, object]] = []
         self._no_show_updates: dict[str, str] = {}
         self._suspensions: dict[str, SuspensionRec] = {}
         self._new_suspensions: set[str] = set()
         self._suspension_patient: dict[str, str] = {}
 
-    def load(self, patients: dict[str, PatientState], keys: set[str], groups: set[str],
-             days: tuple[date, date] | None, no_shows: bool) -> None:
-        """Fill the given states (consent, tier already set) from the database."""
+    def load(self, patients: dict[str, PatientState], counter_keys: set[tuple[str, str]],
+             run_windows: dict[str, tuple[date, date]], groups: set[str], no_shows: bool) -> None:
+        """Fill the given states (consent, tier already set) from the database:
+        exactly the counters the batch can touch, the streak runs around each
+        patient's days, suspensions and (when needed) counted no-shows."""
         conn = self.conn
         ids = list(patients)
         self.states.update(patients)
         if not ids:
             return
-        if keys:
-            for pid, key, used in conn.execute(select(_counters.c.patient_id, _counters.c.key, _counters.c.used)
-                                               .where(_counters.c.patient_id.in_(ids), _counters.c.key.in_(keys))):
-                patients[pid].counters[key] = used
-        if groups and days:
-            lo, hi = days
-            for pid, grp, day, n in conn.execute(
-                    select(_days.c.patient_id, _days.c.grp, _days.c.day, _days.c.n)
-                    .where(_days.c.patient_id.in_(ids), _days.c.grp.in_(groups),
-                           _days.c.day >= lo, _days.c.day <= hi)):
-                patients[pid].days[(grp, day)] = n
-            for pid, grp, start, end in conn.execute(
-                    select(_runs.c.patient_id, _runs.c.grp, _runs.c.start_day, _runs.c.end_day)
-                    .where(_runs.c.patient_id.in_(ids), _runs.c.grp.in_(groups),
-                           _runs.c.end_day >= lo - timedelta(days=1), _runs.c.start_day <= hi + timedelta(days=1))):
-                patients[pid].runs.setdefault(grp, []).append((start, end))
-            for pid, st in patients.items():
+        dialect = conn.dialect.name
+        if counter_keys:
+            pairs = sorted(counter_keys)
+            for start in range(0, len(pairs), 400):
+                chunk = pairs[start:start + 400]
+                sql = (f"WITH k(p, key) AS ({values_clause(dialect, len(chunk), (None, None))}) "  # noqa: S608
+                       "SELECT c.patient_id, c.key, c.used FROM k JOIN rule_counters c "
+                       "ON c.patient_id = k.p AND c.key = k.key")
+                for pid, key, used in conn.exec_driver_sql(sql, tuple(x for pair in chunk for x in pair)):
+                    patients[pid].counters[key] = used
+        if groups and run_windows:
+            one = timedelta(days=1)
+            spans = sorted(run_windows.items())
+            grps = sorted(groups)
+            mark = "?" if dialect == "sqlite" else "%s"
+            for start in range(0, len(spans), 300):
+                span_chunk = spans[start:start + 300]
+                sql = (f"WITH w(p, lo, hi) AS ({values_clause(dialect, len(span_chunk), (None, 'DATE', 'DATE'))}) "  # noqa: S608
+                       "SELECT r.patient_id, r.grp, r.start_day, r.end_day FROM w JOIN streak_runs r "
+                       f"ON r.patient_id = w.p AND r.end_day >= w.lo AND r.start_day <= w.hi "
+                       f"WHERE r.grp IN ({', '.join([mark] * len(grps))})")
+                params: list[object] = []
+                for pid, (lo, hi) in span_chunk:
+                    params += [pid, (lo - one).isoformat(), (hi + one).isoformat()]
+                for pid, grp, first, last in conn.exec_driver_sql(sql, (*params, *grps)):
+                    patients[pid].runs.setdefault(grp, []).append((as_date(first), as_date(last)))
+            for pid in run_windows:
+                st = patients[pid]
                 for grp in groups:
                     runs = sorted(st.runs.get(grp, []))
                     st.runs[grp] = runs
                     self._runs0[(pid, grp)] = list(runs)
         s = table(Suspension)
-        for sid, pid, start, end, trig in conn.execute(
+        for sid, pid, begin, end, trig in conn.execute(
                 select(s.c.id, s.c.patient_id, s.c.starts_at, s.c.ends_at, s.c.trigger_event_id)
                 .where(s.c.patient_id.in_(ids))):
-            patients[pid].suspensions.append(SuspensionRec(sid, start, end, trig))
+            patients[pid].suspensions.append(SuspensionRec(sid, begin, end, trig))
         if no_shows:
             n = table(NoShow)
             for eid, pid, slot, status in conn.execute(
@@ -122,9 +128,6 @@ class StateStore:
             else:
                 slot[0] = int(slot[0] or 0) + delta
                 slot[1] = cap
-        for grp, day in decision.days:
-            k = (patient_id, grp, day)
-            self._day_deltas[k] = self._day_deltas.get(k, 0) + 1
         if decision.no_show is not None:
             ns = decision.no_show
             self._no_shows.append({"event_id": ns.event_id, "patient_id": patient_id, "slot_start": ns.slot_start,
@@ -137,25 +140,22 @@ class StateStore:
 
     def flush(self, now: object) -> None:
         conn = self.conn
-        counters_upsert, days_upsert = _UPSERT[conn.dialect.name]
-        if self._counter_deltas:
-            conn.execute(counters_upsert, [  # type: ignore[call-overload]
-                {"patient_id": pid, "key": key, "used": d[0], "cap": d[1]}
-                for (pid, key), d in sorted(self._counter_deltas.items()) if d[0]])
-        if self._day_deltas:
-            conn.execute(days_upsert, [  # type: ignore[call-overload]
-                {"patient_id": pid, "grp": grp, "day": day, "n": n}
-                for (pid, grp, day), n in sorted(self._day_deltas.items())])
+        insert_rows(conn, _counters, [{"patient_id": pid, "key": key, "used": d[0], "cap": d[1]}
+                                      for (pid, key), d in sorted(self._counter_deltas.items()) if d[0]],
+                    on_conflict=_COUNTER_CONFLICT)
+        gone: list[dict[str, object]] = []
+        new: list[dict[str, object]] = []
         for (pid, grp), before in self._runs0.items():
             after = self.states[pid].runs.get(grp, [])
-            gone = [r for r in before if r not in after]
-            new = [r for r in after if r not in before]
-            if gone:
-                conn.execute(delete(_runs).where(_runs.c.patient_id == pid, _runs.c.grp == grp,
-                                                 _runs.c.start_day.in_([s for s, _ in gone])))
-            if new:
-                conn.execute(insert(_runs), [{"patient_id": pid, "grp": grp, "start_day": s, "end_day": e}
-                                             for s, e in new])
+            if after == before:
+                continue
+            starts = {a for a, _b in after}
+            gone.extend({"p": pid, "g": grp, "s": a} for a, _b in before if a not in starts)
+            new.extend({"patient_id": pid, "grp": grp, "start_day": a, "end_day": b}
+                       for a, b in after if (a, b) not in before)
+        if gone:
+            conn.execute(_DELETE_RUN, gone)
+        insert_rows(conn, _runs, new, on_conflict=_RUN_CONFLICT)
         if self._no_shows:
             conn.execute(insert(table(NoShow)), self._no_shows)
         n = table(NoShow)
@@ -170,7 +170,6 @@ class StateStore:
             else:
                 conn.execute(update(s).where(s.c.id == sid).values(ends_at=rec.ends_at))
         self._counter_deltas.clear()
-        self._day_deltas.clear()
         self._runs0 = {k: list(self.states[k[0]].runs.get(k[1], [])) for k in self._runs0}
         self._no_shows.clear()
         self._no_show_updates.clear()
@@ -181,44 +180,33 @@ class StateStore:
         self._new_suspensions.add(sid)
 
 
-def undo(conn: Connection, patient_id: str, effects: dict[str, object]) -> None:
+def undo(conn: Connection, patient_id: str, effects: dict[str, Any], still_counted: set[tuple[str, str]]) -> None:
     """Take back the rule state an event produced (revoke): counter room,
-    streak days, its no-show and any suspension it triggered."""
-    counters = effects.get("counters") or []
-    for key, delta in counters:  # type: ignore[attr-defined]
+    streak days no other event still counts, its no-show and any suspension
+    it triggered."""
+    for key, delta in effects.get("counters") or []:
         conn.execute(update(_counters).where(_counters.c.patient_id == patient_id, _counters.c.key == key)
                      .values(used=_counters.c.used - delta))
-    for grp, day_s in effects.get("days") or []:  # type: ignore[attr-defined]
+    for grp, day_s in effects.get("days") or []:
+        if (grp, day_s) in still_counted:
+            continue
         day = date.fromisoformat(day_s)
-        row = conn.execute(select(_days.c.n).where(_days.c.patient_id == patient_id, _days.c.grp == grp,
-                                                   _days.c.day == day)).first()
-        if row is None:
-            continue
-        if row[0] > 1:
-            conn.execute(update(_days).where(_days.c.patient_id == patient_id, _days.c.grp == grp, _days.c.day == day)
-                         .values(n=_days.c.n - 1))
-            continue
-        conn.execute(delete(_days).where(_days.c.patient_id == patient_id, _days.c.grp == grp, _days.c.day == day))
         run = conn.execute(select(_runs.c.start_day, _runs.c.end_day).where(
             _runs.c.patient_id == patient_id, _runs.c.grp == grp, _runs.c.start_day <= day,
             _runs.c.end_day >= day)).first()
-        if run is not None:
-            conn.execute(delete(_runs).where(_runs.c.patient_id == patient_id, _runs.c.grp == grp,
-                                             _runs.c.start_day == run[0]))
-            pieces = remove_day([(run[0], run[1])], day)
-            if pieces:
-                conn.execute(insert(_runs), [{"patient_id": patient_id, "grp": grp, "start_day": a, "end_day": b}
-                                             for a, b in pieces])
+        if run is None:
+            continue
+        conn.execute(delete(_runs).where(_runs.c.patient_id == patient_id, _runs.c.grp == grp,
+                                         _runs.c.start_day == run[0]))
+        insert_rows(conn, _runs, [{"patient_id": patient_id, "grp": grp, "start_day": a, "end_day": b}
+                                  for a, b in remove_day([(run[0], run[1])], day)])
     n = table(NoShow)
-    event_id = effects.get("event_id")
-    conn.execute(update(n).where(n.c.event_id == event_id).values(status="revoked"))
-    restored = effects.get("no_show_updates") or {}
-    for eid in restored:  # type: ignore[attr-defined]
+    conn.execute(update(n).where(n.c.event_id == effects.get("event_id")).values(status="revoked"))
+    for eid in effects.get("no_show_updates") or {}:
         conn.execute(update(n).where(n.c.event_id == eid, n.c.status != "revoked").values(status="counted"))
-    s = table(Suspension)
     if effects.get("suspension_created"):
+        s = table(Suspension)
         conn.execute(delete(s).where(s.c.id == effects["suspension_created"]))
-
 
 
 def facts(conn: Connection, patient_id: str, year: int, now: datetime) -> tuple[int, datetime | None]:

@@ -1,0 +1,108 @@
+"""Lean multi-row writes for the hot paths (event ingest, posting).
+
+SQLAlchemy's per-row parameter processing costs more than SQLite's own
+insert on these paths, so rows go to the driver's executemany as plain
+tuples, converted once here the way the column types would store them:
+naive-UTC text timestamps and ISO dates on SQLite, JSON as text (cast on
+PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Date, Table
+from sqlalchemy.engine import Connection
+
+from carepoints.kit.types import UTCDateTime
+
+
+def _sqlite_ts(value: datetime) -> str:
+    u = value.astimezone(UTC)
+    return (f"{u.year:04d}-{u.month:02d}-{u.day:02d} {u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+            f".{u.microsecond:06d}")
+
+
+@lru_cache(maxsize=256)
+def _plan(table: Table, columns: tuple[str, ...], dialect: str, kind: str,
+          where: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    mark = "?" if dialect == "sqlite" else "%s"
+    converters: list[str] = []
+
+    def slot(col: str) -> str:
+        ctype = table.c[col].type
+        if isinstance(ctype, UTCDateTime):
+            converters.append("ts")
+        elif isinstance(ctype, JSON):
+            converters.append("json")
+            return mark if dialect == "sqlite" else f"CAST({mark} AS JSON)"
+        elif isinstance(ctype, Date):
+            converters.append("date")
+        else:
+            converters.append("")
+        return mark
+
+    if kind == "insert":
+        marks = ", ".join(slot(c) for c in columns)
+        sql = f'INSERT INTO {table.name} ({", ".join(columns)}) VALUES ({marks})'  # noqa: S608 - names are columns of table
+    else:
+        sets = ", ".join(f"{c} = {slot(c)}" for c in columns)
+        conds = " AND ".join(f"{c} = {slot(c)}" for c in where)
+        sql = f"UPDATE {table.name} SET {sets} WHERE {conds}"  # noqa: S608 - names are columns of table
+    return sql, tuple(converters)
+
+
+def _convert(values: Sequence[Any], converters: tuple[str, ...], sqlite: bool) -> tuple[Any, ...]:
+    out = []
+    for value, conv in zip(values, converters, strict=True):
+        if value is None or not conv:
+            out.append(value)
+        elif conv == "json":
+            out.append(orjson.dumps(value).decode())
+        elif conv == "ts":
+            out.append(_sqlite_ts(value) if sqlite else value)
+        else:
+            out.append(value.isoformat() if sqlite and isinstance(value, date) else value)
+    return tuple(out)
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], on_conflict: str = "") -> None:
+    """INSERT many rows (all with the same keys) in one executemany; `on_conflict`
+    is an optional `ON CONFLICT (...) DO ...` clause (the same on SQLite and PostgreSQL)."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    dialect = conn.dialect.name
+    sql, converters = _plan(table, columns, dialect, "insert", ())
+    sqlite = dialect == "sqlite"
+    conn.exec_driver_sql(f"{sql} {on_conflict}" if on_conflict else sql,
+                         [_convert([r[c] for c in columns], converters, sqlite) for r in rows])
+
+
+def update_rows(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], set_: Sequence[str],
+                where: Sequence[str]) -> int:
+    """UPDATE many rows: each row is the values of `set_` then of `where`
+    (equality conditions, a column may appear in both). Returns rows matched."""
+    if not rows:
+        return 0
+    dialect = conn.dialect.name
+    sql, converters = _plan(table, tuple(set_), dialect, "update", tuple(where))
+    sqlite = dialect == "sqlite"
+    result = conn.exec_driver_sql(sql, [_convert(r, converters, sqlite) for r in rows])
+    return int(result.rowcount)
+
+
+def values_clause(dialect: str, rows: int, casts: Sequence[str | None]) -> str:
+    """`VALUES (?, ?), ...` for `rows` rows; on PostgreSQL each column may be cast
+    (e.g. DATE) so that it compares with typed columns."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    one = ", ".join(mark if dialect == "sqlite" or not c else f"CAST({mark} AS {c})" for c in casts)
+    return "VALUES " + ", ".join([f"({one})"] * rows)
+
+
+def as_date(value: Any) -> date:
+    """A DATE read through the driver: a date on PostgreSQL, ISO text on SQLite."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
