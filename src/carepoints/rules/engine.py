@@ -247,8 +247,17 @@ def condition_holds(cond: Condition, ev: EventView, state: PatientState, prog: C
 # --- limits -------------------------------------------------------------------------
 
 def _key_part(value: Any) -> str:
+    """One attribute value inside a counter key: '|' and '\\' escaped so that
+    joined values never collide; long values hashed."""
     text = "" if value is None else str(value)
-    return text if len(text) <= 64 else hashlib.sha256(text.encode()).hexdigest()[:32]
+    if len(text) > 64:
+        return "#" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def no_show_key(appointment_id: Any) -> str:
+    """Counter key marking an appointment's no-show as known (counted once for suspension)."""
+    return f"no_show_seen:{_key_part(appointment_id)}"
 
 
 @dataclass(slots=True)
@@ -477,6 +486,10 @@ def _streak_day(state: PatientState, decision: Decision, group: str, day: date) 
 def _judge_no_show(prog: CompiledProgramme, ev: EventView, state: PatientState, decision: Decision) -> None:
     """Suspension is judged at ingest from the no-shows already known."""
     policy = prog.settings.suspension
+    seen = no_show_key(ev.attributes.get("appointment_id"))
+    if state.counters.get(seen, 0) > 0:
+        return  # the same missed appointment reported again (HIS and scheduling) counts once
+    decision.bump(seen, 1, 1)
     slot = parse_ts(ev.attributes.get("slot_start")) or ev.occurred_at
     rec = NoShowRec(ev.id, slot, "counted")
     decision.no_show = rec

@@ -24,6 +24,7 @@ from carepoints.rules.engine import (
     SuspensionRec,
     annual_key,
     effective,
+    no_show_key,
     remove_day,
     rule_limits,
 )
@@ -46,6 +47,8 @@ def candidate_keys(programmes: ProgrammeSet, ev: EventView) -> tuple[set[str], s
     inner = effective(ev)
     day = inner.occurred_at.astimezone(prog.tz).date()
     keys = {annual_key(day.year)}
+    if inner.type == "appointment.no_show":
+        keys.add(no_show_key(inner.attributes.get("appointment_id")))
     groups: set[str] = set()
     for rule in prog.rules.get(inner.type, ()):
         keys.update(lim.key for lim in rule_limits(rule, inner, day))
