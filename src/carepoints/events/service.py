@@ -218,15 +218,17 @@ def _decide(poster: Poster, store: StateStore, programmes: ProgrammeSet, item: _
     prog = programmes.at(ev.occurred_at)
     expires = add_months(ev.occurred_at, prog.settings.expiry_months)
     awards = []
+    transfers = []
     for award in decision.awards:
         if award.points > 0:
-            poster.credit(item.wallet_id, award.points, kind="earn", counterparty=System.issuance,
+            posted = poster.credit(item.wallet_id, award.points, kind="earn", counterparty=System.issuance,
                           at=ev.occurred_at, expires_at=expires, rule=award.rule, version=decision.version,
                           event_id=event_id, message=award.message)
         else:
-            poster.debit(item.wallet_id, -award.points, kind="penalty", counterparty=System.penalties,
+            posted = poster.debit(item.wallet_id, -award.points, kind="penalty", counterparty=System.penalties,
                          at=ev.occurred_at, allow_debt=True, rule=award.rule, version=decision.version,
                          event_id=event_id, message=award.message)
+        transfers.append(posted.id)
         awards.append({"rule": award.rule, "points": award.points, "message": award.message})
     balance = poster.wallets[item.wallet_id].balance
     outcome = {"event_id": event_id, "duplicate": False, "awards": awards,
@@ -236,7 +238,7 @@ def _decide(poster: Poster, store: StateStore, programmes: ProgrammeSet, item: _
             "patient_id": item.patient_id, "event_id": event_id, "points": sum(a["points"] for a in awards),
             "balance": balance}))
     effects = {
-        "event_id": event_id, "version": decision.version,
+        "event_id": event_id, "version": decision.version, "transfers": transfers,
         "counters": [[k, d] for k, (d, _c) in decision.counters.items()],
         "days": [[g, d.isoformat()] for g, d in decision.days],
         "no_show_updates": decision.no_show_updates, "suspension_created": created_suspension,
@@ -270,7 +272,8 @@ def revoke(session: Session, *, now: datetime, reason: str, event_id: str | None
     if row["status"] == "revoked":
         return dict((row["effects"] or {}).get("revocation") or {})
     prog = rules.programmes(session).at(row["occurred_at"])
-    reversed_ = ledger.reverse_event(poster, row["id"], now, expires_at=add_months(now, prog.settings.expiry_months))
+    reversed_ = ledger.reverse_transfers(poster, row["id"], (row["effects"] or {}).get("transfers") or [], now,
+                                         expires_at=add_months(now, prog.settings.expiry_months))
     poster.flush()
     undo(conn, row["patient_id"], row["effects"] or {}, _days_still_counted(session, row))
     result = {"event_id": row["id"], "revoked": True,

@@ -8,9 +8,10 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -20,29 +21,43 @@ from sqlalchemy.engine import Connection
 from carepoints.kit.types import UTCDateTime
 
 
+@lru_cache(maxsize=4096)
 def _sqlite_ts(value: datetime) -> str:
     u = value.astimezone(UTC)
     return (f"{u.year:04d}-{u.month:02d}-{u.day:02d} {u.hour:02d}:{u.minute:02d}:{u.second:02d}"
             f".{u.microsecond:06d}")
 
 
+def _json(value: Any) -> Any:
+    return orjson.dumps(value).decode()
+
+
+def _date(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+Converter = Callable[[Any], Any]
+
+
 @lru_cache(maxsize=256)
 def _plan(table: Table, columns: tuple[str, ...], dialect: str, kind: str,
-          where: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-    mark = "?" if dialect == "sqlite" else "%s"
-    converters: list[str] = []
+          where: tuple[str, ...]) -> tuple[str, tuple[tuple[int, Converter], ...]]:
+    """The SQL and, per column that needs it, the conversion the column type would do."""
+    sqlite = dialect == "sqlite"
+    mark = "?" if sqlite else "%s"
+    converters: list[Converter | None] = []
 
     def slot(col: str) -> str:
         ctype = table.c[col].type
+        if isinstance(ctype, JSON):
+            converters.append(_json)
+            return mark if sqlite else f"CAST({mark} AS JSON)"
         if isinstance(ctype, UTCDateTime):
-            converters.append("ts")
-        elif isinstance(ctype, JSON):
-            converters.append("json")
-            return mark if dialect == "sqlite" else f"CAST({mark} AS JSON)"
+            converters.append(_sqlite_ts if sqlite else None)
         elif isinstance(ctype, Date):
-            converters.append("date")
+            converters.append(_date if sqlite else None)
         else:
-            converters.append("")
+            converters.append(None)
         return mark
 
     if kind == "insert":
@@ -52,21 +67,21 @@ def _plan(table: Table, columns: tuple[str, ...], dialect: str, kind: str,
         sets = ", ".join(f"{c} = {slot(c)}" for c in columns)
         conds = " AND ".join(f"{c} = {slot(c)}" for c in where)
         sql = f"UPDATE {table.name} SET {sets} WHERE {conds}"  # noqa: S608 - names are columns of table
-    return sql, tuple(converters)
+    return sql, tuple((i, f) for i, f in enumerate(converters) if f is not None)
 
 
-def _convert(values: Sequence[Any], converters: tuple[str, ...], sqlite: bool) -> tuple[Any, ...]:
+def _params(rows: Iterable[Sequence[Any]], convert: tuple[tuple[int, Converter], ...]) -> list[Any]:
+    if not convert:
+        return [tuple(r) for r in rows]
     out = []
-    for value, conv in zip(values, converters, strict=True):
-        if value is None or not conv:
-            out.append(value)
-        elif conv == "json":
-            out.append(orjson.dumps(value).decode())
-        elif conv == "ts":
-            out.append(_sqlite_ts(value) if sqlite else value)
-        else:
-            out.append(value.isoformat() if sqlite and isinstance(value, date) else value)
-    return tuple(out)
+    for row in rows:
+        values = list(row)
+        for i, f in convert:
+            v = values[i]
+            if v is not None:
+                values[i] = f(v)
+        out.append(tuple(values))
+    return out
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], on_conflict: str = "") -> None:
@@ -75,11 +90,9 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
     if not rows:
         return
     columns = tuple(rows[0])
-    dialect = conn.dialect.name
-    sql, converters = _plan(table, columns, dialect, "insert", ())
-    sqlite = dialect == "sqlite"
-    conn.exec_driver_sql(f"{sql} {on_conflict}" if on_conflict else sql,
-                         [_convert([r[c] for c in columns], converters, sqlite) for r in rows])
+    sql, convert = _plan(table, columns, conn.dialect.name, "insert", ())
+    pick = itemgetter(*columns)
+    conn.exec_driver_sql(f"{sql} {on_conflict}" if on_conflict else sql, _params(map(pick, rows), convert))
 
 
 def update_rows(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], set_: Sequence[str],
@@ -88,10 +101,8 @@ def update_rows(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], s
     (equality conditions, a column may appear in both). Returns rows matched."""
     if not rows:
         return 0
-    dialect = conn.dialect.name
-    sql, converters = _plan(table, tuple(set_), dialect, "update", tuple(where))
-    sqlite = dialect == "sqlite"
-    result = conn.exec_driver_sql(sql, [_convert(r, converters, sqlite) for r in rows])
+    sql, convert = _plan(table, tuple(set_), conn.dialect.name, "update", tuple(where))
+    result = conn.exec_driver_sql(sql, _params(rows, convert))
     return int(result.rowcount)
 
 

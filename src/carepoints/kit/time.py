@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 
@@ -34,9 +35,12 @@ def add_months(value: datetime, months: int) -> datetime:
     return value.replace(year=year, month=month, day=day)
 
 
+@lru_cache(maxsize=4096)
 def iso_z(value: datetime) -> str:
     """Canonical UTC timestamp: YYYY-MM-DDTHH:MM:SS.ffffffZ."""
-    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    u = as_utc(value)
+    return (f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+            f".{u.microsecond:06d}Z")
 
 
 def parse_now(raw: str | None) -> datetime:

@@ -50,7 +50,7 @@ class Transfer(Base):
     kind: Mapped[str] = mapped_column(String(16))
     rule_code: Mapped[str | None] = mapped_column(String(64))
     rule_version: Mapped[int | None] = mapped_column(Integer)
-    event_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    event_id: Mapped[str | None] = mapped_column(String(36))
     reverses_id: Mapped[str | None] = mapped_column(String(36))
     hold_id: Mapped[str | None] = mapped_column(String(36))
     message: Mapped[str | None] = mapped_column(String(200))

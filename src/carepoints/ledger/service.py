@@ -103,11 +103,14 @@ def earned_in(session: Session, patient_id: str, since: datetime) -> int:
 
 # --- reversals --------------------------------------------------------------------
 
-def reverse_event(poster: Poster, event_id: str, now: datetime, *, expires_at: datetime) -> list[tuple[str, int]]:
-    """Reverse every earning and penalty an event posted (once)."""
+def reverse_transfers(poster: Poster, event_id: str, transfer_ids: list[str], now: datetime, *,
+                      expires_at: datetime) -> list[tuple[str, int]]:
+    """Reverse the earnings and penalties an event posted (each at most once)."""
     conn = poster.conn
+    if not transfer_ids:
+        return []
     posted = conn.execute(select(_tr.c.id, _tr.c.wallet_id, _tr.c.amount, _tr.c.kind, _tr.c.rule_code,
-                                 _tr.c.rule_version).where(_tr.c.event_id == event_id,
+                                 _tr.c.rule_version).where(_tr.c.id.in_(transfer_ids),
                                                            _tr.c.kind.in_(("earn", "penalty")))
                           .order_by(_tr.c.seq)).all()
     done = {r[0] for r in conn.execute(select(_tr.c.reverses_id).where(

@@ -129,6 +129,7 @@ class CompiledProgramme:
             for etype in rule.event:
                 target.setdefault(etype, []).append(rule)
         self.by_code = {r.code: r for r in programme.rules}
+        self.limits = {r.code: limit_specs(r) for r in programme.rules}
 
 
 class ProgrammeSet:
@@ -260,39 +261,56 @@ def no_show_key(appointment_id: Any) -> str:
     return f"no_show_seen:{_key_part(appointment_id)}"
 
 
-@dataclass(slots=True)
-class _Limit:
-    key: str
+@dataclass(slots=True, frozen=True)
+class LimitSpec:
+    """A rule's limit, prepared once per programme version; only the key varies per event."""
+
+    kind: str  # once | life | d | n | m | y
     cap: int
     points: bool  # True: counts points; False: counts awards
     code: str
     message: str
+    attrs: tuple[str, ...] = ()
 
 
-def rule_limits(rule: Rule, ev: EventView, day: date) -> list[_Limit]:
-    lim, code, name = rule.limits, rule.code, rule.names.zh
-    out: list[_Limit] = []
+def limit_specs(rule: Rule) -> tuple[LimitSpec, ...]:
+    lim, name = rule.limits, rule.names.zh
+    out: list[LimitSpec] = []
     if lim.once_per:
-        parts = "|".join(_key_part(ev.attributes.get(a)) for a in lim.once_per)
         label = "_".join(a.removesuffix("_id") for a in lim.once_per)
-        out.append(_Limit(f"{code}:once:{parts}", 1, False, f"rules.once_per_{label}",
-                          f"该项目已获得过「{name}」积分"))
+        out.append(LimitSpec("once", 1, False, f"rules.once_per_{label}", f"该项目已获得过「{name}」积分",
+                             lim.once_per))
     if lim.lifetime:
-        out.append(_Limit(f"{code}:life", lim.lifetime, False, "rules.once_ever",
-                          f"「{name}」积分已领取" if lim.lifetime == 1 else f"「{name}」积分次数已满"))
+        out.append(LimitSpec("life", lim.lifetime, False, "rules.once_ever",
+                             f"「{name}」积分已领取" if lim.lifetime == 1 else f"「{name}」积分次数已满"))
     if lim.daily_points:
-        out.append(_Limit(f"{code}:d:{day.isoformat()}", lim.daily_points, True, "rules.daily_cap",
-                          f"今日「{name}」积分已达上限{lim.daily_points}分"))
+        out.append(LimitSpec("d", lim.daily_points, True, "rules.daily_cap",
+                             f"今日「{name}」积分已达上限{lim.daily_points}分"))
     if lim.per_day:
-        out.append(_Limit(f"{code}:n:{day.isoformat()}", lim.per_day, False, "rules.daily_cap",
-                          f"今日「{name}」次数已达上限"))
+        out.append(LimitSpec("n", lim.per_day, False, "rules.daily_cap", f"今日「{name}」次数已达上限"))
     if lim.per_month:
-        out.append(_Limit(f"{code}:m:{day.year:04d}-{day.month:02d}", lim.per_month, False,
-                          "rules.monthly_limit", f"本月「{name}」次数已达上限"))
+        out.append(LimitSpec("m", lim.per_month, False, "rules.monthly_limit", f"本月「{name}」次数已达上限"))
     if lim.per_year:
-        out.append(_Limit(f"{code}:y:{day.year:04d}", lim.per_year, False, "rules.yearly_limit",
-                          f"今年「{name}」次数已达上限"))
-    return out
+        out.append(LimitSpec("y", lim.per_year, False, "rules.yearly_limit", f"今年「{name}」次数已达上限"))
+    return tuple(out)
+
+
+def limit_key(code: str, spec: LimitSpec, attributes: Mapping[str, Any], day: date) -> str:
+    kind = spec.kind
+    if kind == "once":
+        return f"{code}:once:" + "|".join(_key_part(attributes.get(a)) for a in spec.attrs)
+    if kind == "life":
+        return f"{code}:life"
+    if kind in ("d", "n"):
+        return f"{code}:{kind}:{day.isoformat()}"
+    if kind == "m":
+        return f"{code}:m:{day.year:04d}-{day.month:02d}"
+    return f"{code}:y:{day.year:04d}"
+
+
+def rule_limits(prog: CompiledProgramme, rule: Rule, ev: EventView, day: date) -> list[tuple[str, LimitSpec]]:
+    """The counter key and spec of each of the rule's limits for this event."""
+    return [(limit_key(rule.code, spec, ev.attributes, day), spec) for spec in prog.limits[rule.code]]
 
 
 def annual_key(year: int) -> str:
@@ -417,9 +435,9 @@ def evaluate(programmes: ProgrammeSet, raw: EventView, state: PatientState, now:
                 continue
         if points > 0:
             points *= multiplier
-        limits = rule_limits(rule, ev, day)
-        for lim in limits:
-            room = lim.cap - current(lim.key)
+        limits = rule_limits(prog, rule, ev, day)
+        for key, lim in limits:
+            room = lim.cap - current(key)
             need = points if lim.points and points > 0 else 1
             if room <= 0 or (not lim.points and room < need):
                 blocked.append((Notice(lim.code, lim.message), lim.code == "rules.once_ever"))
@@ -445,10 +463,10 @@ def evaluate(programmes: ProgrammeSet, raw: EventView, state: PatientState, now:
                                                f"已达本年度积分上限{settings.annual_cap}分,本次按剩余额度发放"))
             used[akey] = used.get(akey, 0) + points
             decision.bump(akey, points, settings.annual_cap)
-        for lim in limits:
+        for key, lim in limits:
             delta = points if lim.points else 1
-            used[lim.key] = used.get(lim.key, 0) + delta
-            decision.bump(lim.key, delta, lim.cap)
+            used[key] = used.get(key, 0) + delta
+            decision.bump(key, delta, lim.cap)
         sign = "+{points}积分" if points > 0 else "-{points}积分"
         template = rule.message.zh if rule.message else rule.names.zh + sign
         decision.awards.append(Award(rule.code, points, _fmt(template, points)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, Index, Integer, String
+from sqlalchemy import JSON, CheckConstraint, Date, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carepoints.kit.db import Base
@@ -58,8 +58,6 @@ class StreakRun(Base):
     grp: Mapped[str] = mapped_column(String(64), primary_key=True)
     start_day: Mapped[date] = mapped_column(Date, primary_key=True)
     end_day: Mapped[date] = mapped_column(Date)
-
-    __table_args__ = (Index("ix_streak_runs_end", "patient_id", "grp", "end_day"),)
 
 
 class NoShow(Base):

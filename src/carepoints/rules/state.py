@@ -51,7 +51,7 @@ def candidate_keys(programmes: ProgrammeSet, ev: EventView) -> tuple[set[str], s
         keys.add(no_show_key(inner.attributes.get("appointment_id")))
     groups: set[str] = set()
     for rule in prog.rules.get(inner.type, ()):
-        keys.update(lim.key for lim in rule_limits(rule, inner, day))
+        keys.update(key for key, _spec in rule_limits(prog, rule, inner, day))
         if rule.streak:
             groups.add(rule.streak.group)
     return keys, groups

@@ -1,15 +1,15 @@
 """spine
 
-Revision ID: 5987edc11695
+Revision ID: 2f436082085c
 Revises:
-Create Date: 2026-11-22 12:37:09.164251
+Create Date: 2026-11-22 12:44:11.403003
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '5987edc11695'
+revision: str = '2f436082085c'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -165,9 +165,6 @@ def upgrade() -> None:
     sa.Column('end_day', sa.Date(), nullable=False),
     sa.PrimaryKeyConstraint('patient_id', 'grp', 'start_day', name=op.f('pk_streak_runs'))
     )
-    with op.batch_alter_table('streak_runs', schema=None) as batch_op:
-        batch_op.create_index('ix_streak_runs_end', ['patient_id', 'grp', 'end_day'], unique=False)
-
     op.create_table('suspensions',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('patient_id', sa.String(length=36), nullable=False),
@@ -288,7 +285,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('wallet_id', 'seq', name=op.f('uq_transfers_wallet_id_seq'))
     )
     with op.batch_alter_table('transfers', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_transfers_event_id'), ['event_id'], unique=False)
         batch_op.create_index('ix_transfers_reverses', ['reverses_id'], unique=False, sqlite_where=sa.text('reverses_id IS NOT NULL'), postgresql_where=sa.text('reverses_id IS NOT NULL'))
 
     op.create_table('hold_lots',
@@ -307,7 +303,6 @@ def downgrade() -> None:
     op.drop_table('hold_lots')
     with op.batch_alter_table('transfers', schema=None) as batch_op:
         batch_op.drop_index('ix_transfers_reverses', sqlite_where=sa.text('reverses_id IS NOT NULL'), postgresql_where=sa.text('reverses_id IS NOT NULL'))
-        batch_op.drop_index(batch_op.f('ix_transfers_event_id'))
 
     op.drop_table('transfers')
     with op.batch_alter_table('lots', schema=None) as batch_op:
@@ -333,9 +328,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_suspensions_patient_id'))
 
     op.drop_table('suspensions')
-    with op.batch_alter_table('streak_runs', schema=None) as batch_op:
-        batch_op.drop_index('ix_streak_runs_end')
-
     op.drop_table('streak_runs')
     op.drop_table('staff_users')
     op.drop_table('rule_counters')
