@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Body, Depends
+import orjson
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from carepoints.events import service
@@ -36,19 +35,22 @@ _EVENTS_DOC = {"requestBody": {"required": True, "content": {"application/json":
 
 
 @router.post("/events", openapi_extra=_EVENTS_DOC, responses={201: {}, 200: {}, 409: {}, 413: {}})
-def post_events(body: Any = Body(...), _p: Principal = Depends(require("events:write"))) -> JSON:
+async def post_events(request: Request, _p: Principal = Depends(require("events:write"))) -> JSON:
     """Ingest one event (201, or 200 for a duplicate) or a batch of up to 1000 (200 with one outcome per item)."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise ValidationFailedError("请求体不是有效的JSON / The body is not valid JSON",
+                                    fields=[{"loc": ["body"], "msg": "invalid JSON"}]) from None
     if isinstance(body, dict) and "events" in body and "type" not in body:
         items = body["events"]
         if not isinstance(items, list):
             raise ValidationFailedError(fields=[{"loc": ["body", "events"], "msg": "must be a list"}])
         if len(items) > service.MAX_BATCH:
             raise BatchTooLargeError(limit=service.MAX_BATCH)
-        with write_tx() as session:
-            results = service.ingest(session, items, utc_now())
+        results = await service.writer.run(items) if items else []
         return JSON({"outcomes": [service.error_item(r) if isinstance(r, AppError) else r for r in results]})
-    with write_tx() as session:
-        result = service.ingest(session, [body], utc_now())[0]
+    result = (await service.writer.run([body]))[0]
     if isinstance(result, AppError):
         return error_response(result)
     return JSON(result, status_code=200 if result.get("duplicate") else 201)

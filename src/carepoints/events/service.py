@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session
 from carepoints.events.errors import BatchTooLargeError, EventConflictError, EventNotFoundError
 from carepoints.events.models import Event
 from carepoints.events.schemas import EventIn, parse_event
-from carepoints.kit.bulk import insert_rows
-from carepoints.kit.db import table
+from carepoints.kit.batching import GroupCommitter
+from carepoints.kit.bulk import insert_rows, marks
+from carepoints.kit.db import table, write_tx
 from carepoints.kit.errors import AppError
 from carepoints.kit.ids import is_id, new_id
 from carepoints.kit.outbox import enqueue_many
-from carepoints.kit.time import add_months
+from carepoints.kit.time import add_months, utc_now
 from carepoints.ledger import service as ledger
 from carepoints.ledger.accounts import System
 from carepoints.ledger.posting import Poster
@@ -66,7 +67,28 @@ def payload_hash(event: EventIn, patient_id: str) -> str:
     return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def ingest(session: Session, raw_items: Sequence[Any], now: datetime) -> list[dict[str, Any] | AppError]:
+Result = dict[str, Any] | AppError
+
+
+def _ingest_group(jobs: Sequence[Sequence[Any]]) -> list[list[Result]]:
+    flat = [item for job in jobs for item in job]
+    with write_tx() as session:
+        results = ingest(session, flat, utc_now())
+    out: list[list[Result]] = []
+    start = 0
+    for job in jobs:
+        out.append(results[start:start + len(job)])
+        start += len(job)
+    return out
+
+
+# Every request's events go through this process's writer, which commits
+# concurrent requests together (kit.batching): one transaction per group.
+writer: GroupCommitter[Sequence[Any], list[Result]] = GroupCommitter(
+    _ingest_group, size=len, max_size=MAX_BATCH, name="carepoints-events-writer")
+
+
+def ingest(session: Session, raw_items: Sequence[Any], now: datetime) -> list[Result]:
     """Ingest events; each result is an outcome dict or the item's error."""
     if len(raw_items) > MAX_BATCH:
         raise BatchTooLargeError(limit=MAX_BATCH)
@@ -126,17 +148,15 @@ def _run(session: Session, items: list[_Item], now: datetime) -> None:
     items = [i for i in items if i.error is None]
     if not items:
         return
-    wallets = ledger.wallet_ids(session, {i.patient_id for i in items})
+    poster = Poster(session, now)
+    wallets = poster.lock_patients({i.patient_id for i in items})
     for item in items:
         item.wallet_id = wallets[item.patient_id]
-    poster = Poster(session, now)
-    poster.lock({i.wallet_id for i in items})
 
     stored = _stored(session, items)
     programmes = rules.programmes(session)
-    consent = patients.programme_consent(session, {i.patient_id for i in items})
     store = StateStore(conn)
-    _load_state(store, programmes, items, found, consent)
+    _load_state(store, programmes, items, found)
 
     seen: dict[tuple[str, str], _Item] = {}
     rows: list[dict[str, Any]] = []
@@ -166,16 +186,18 @@ def _run(session: Session, items: list[_Item], now: datetime) -> None:
 
 
 def _stored(session: Session, items: list[_Item]) -> dict[tuple[str, str], tuple[str, str, dict[str, Any]]]:
-    sources = {i.event.source for i in items if i.event}
-    keys = {i.event.source_event_id for i in items if i.event}
-    rows = session.connection().execute(
-        select(_events.c.source, _events.c.source_event_id, _events.c.id, _events.c.payload_hash, _events.c.outcome)
-        .where(_events.c.source.in_(sources), _events.c.source_event_id.in_(keys)))
-    return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
+    """Accepted events with the batch's source keys (read under the wallet locks)."""
+    conn = session.connection()
+    sources = sorted({i.event.source for i in items if i.event})
+    keys = sorted({i.event.source_event_id for i in items if i.event})
+    sql = ("SELECT source, source_event_id, id, payload_hash, outcome FROM events "  # noqa: S608
+           f"WHERE source IN ({marks(conn, len(sources))}) AND source_event_id IN ({marks(conn, len(keys))})")
+    rows = conn.exec_driver_sql(sql, (*sources, *keys))
+    return {(r[0], r[1]): (r[2], r[3], r[4] if isinstance(r[4], dict) else orjson.loads(r[4])) for r in rows}
 
 
 def _load_state(store: StateStore, programmes: ProgrammeSet, items: list[_Item],
-                found: dict[str, patients.Resolved], consent: set[str]) -> None:
+                found: dict[str, patients.Resolved]) -> None:
     keys: set[tuple[str, str]] = set()
     groups: set[str] = set()
     windows: dict[str, tuple[date, date]] = {}
@@ -197,7 +219,7 @@ def _load_state(store: StateStore, programmes: ProgrammeSet, items: list[_Item],
             no_shows = True
         if pid not in states:
             p = found[pid]
-            states[pid] = PatientState(pid, pid in consent and p.status == "active", p.tier, p.birth_date)
+            states[pid] = PatientState(pid, p.programme_consent and p.status == "active", p.tier, p.birth_date)
     store.load(states, keys, windows, groups, no_shows)
 
 

@@ -117,3 +117,15 @@ def values_clause(dialect: str, rows: int, casts: Sequence[str | None]) -> str:
 def as_date(value: Any) -> date:
     """A DATE read through the driver: a date on PostgreSQL, ISO text on SQLite."""
     return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def marks(conn: Connection, n: int) -> str:
+    """n driver placeholders for an IN list."""
+    return ", ".join(["?" if conn.dialect.name == "sqlite" else "%s"] * n)
+
+
+def as_datetime(value: Any) -> datetime:
+    """A timestamp read through the driver: aware on PostgreSQL, naive-UTC text on SQLite."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carepoints.kit.bulk import insert_rows, update_rows
+from carepoints.kit.bulk import insert_rows, marks, update_rows
 from carepoints.kit.db import is_postgres, table
 from carepoints.kit.ids import new_id
 from carepoints.ledger.accounts import SYSTEM_IDS, System
@@ -85,6 +85,23 @@ class Poster:
         self._pending_lots: list[dict[str, object]] = []
 
     # --- locking and loading ------------------------------------------------------
+
+    def lock_patients(self, patient_ids: set[str]) -> dict[str, str]:
+        """Lock and load the wallets of these patients in primary-key order; patient id → wallet id."""
+        conn = self.conn
+        pids = sorted(patient_ids)
+        sql = ("SELECT id, balance, debt, held, chain_seq, chain_head, patient_id FROM accounts "  # noqa: S608
+               f"WHERE patient_id IN ({marks(conn, len(pids))}) ORDER BY id")
+        if conn.dialect.name == "postgresql":
+            sql += " FOR UPDATE"
+        out: dict[str, str] = {}
+        for wid, bal, debt, held, seq, head, pid in conn.exec_driver_sql(sql, tuple(pids)):
+            if wid not in self.wallets:
+                self.wallets[wid] = WalletState(wid, bal, debt, held, seq, head, seq, held)
+            out[pid] = wid
+        if len(out) != len(pids):
+            raise WalletNotFoundError()
+        return out
 
     def lock(self, wallet_ids: set[str] | list[str]) -> None:
         """Lock and load wallets in primary-key order (PostgreSQL: FOR UPDATE)."""

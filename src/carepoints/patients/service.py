@@ -10,6 +10,7 @@ from datetime import date, datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from carepoints.kit.bulk import as_date, marks
 from carepoints.kit.ids import is_id, new_id
 from carepoints.patients.errors import ExternalIdTakenError, PatientNotFoundError
 from carepoints.patients.models import Consent, ExternalId, Patient
@@ -25,6 +26,7 @@ class Resolved:
     tier: str
     birth_date: date | None
     status: str
+    programme_consent: bool
 
 
 def find_existing(session: Session, data: PatientCreate) -> str | None:
@@ -90,7 +92,8 @@ def read(session: Session, patient_id: str, *, reveal_pii: bool) -> dict[str, ob
 
 def resolve(session: Session, ids: Iterable[str], refs: Iterable[tuple[str, str]]
             ) -> tuple[dict[str, Resolved], dict[tuple[str, str], str]]:
-    """Batch lookup: patients by id, and external (system, value) → patient id."""
+    """Batch lookup for ingest: patients by id (with whether they hold the
+    points-programme consent now), and external (system, value) → patient id."""
     conn = session.connection()
     by_ref: dict[tuple[str, str], str] = {}
     refs = list(set(refs))
@@ -101,12 +104,14 @@ def resolve(session: Session, ids: Iterable[str], refs: Iterable[tuple[str, str]
                                       .where(ExternalId.system.in_(systems), ExternalId.value.in_(values))):
             if (s, v) in refs:
                 by_ref[(s, v)] = pid
-    wanted = {i for i in ids if is_id(i)} | set(by_ref.values())
+    wanted = sorted({i for i in ids if is_id(i)} | set(by_ref.values()))
     found: dict[str, Resolved] = {}
     if wanted:
-        for pid, tier, birth, status in conn.execute(
-                select(Patient.id, Patient.tier, Patient.birth_date, Patient.status).where(Patient.id.in_(wanted))):
-            found[pid] = Resolved(pid, tier, birth, status)
+        sql = ("SELECT p.id, p.tier, p.birth_date, p.status, EXISTS (SELECT 1 FROM consents c "  # noqa: S608
+               "WHERE c.patient_id = p.id AND c.purpose = 'points_programme' AND c.withdrawn_at IS NULL) "
+               f"FROM patients p WHERE p.id IN ({marks(conn, len(wanted))})")
+        for pid, tier, birth, status, consent in conn.exec_driver_sql(sql, tuple(wanted)):
+            found[pid] = Resolved(pid, tier, as_date(birth) if birth else None, status, bool(consent))
     return found, by_ref
 
 

@@ -77,7 +77,7 @@ _cache_lock = threading.Lock()
 def programmes(session: Session) -> ProgrammeSet:
     """Every version, compiled; revalidated against the newest version number."""
     conn = session.connection()
-    newest = conn.execute(select(func.max(ProgramVersion.version))).scalar() or 0
+    newest = conn.exec_driver_sql("SELECT max(version) FROM program_versions").scalar() or 0
     url = str(conn.engine.url)
     hit = _cache.get(url)
     if hit is not None and hit[0] == newest:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from carepoints.kit.bulk import as_date, insert_rows, values_clause
+from carepoints.kit.bulk import as_date, as_datetime, insert_rows, marks, values_clause
 from carepoints.kit.db import table
 from carepoints.rules.engine import (
     Decision,
@@ -111,11 +111,10 @@ class StateStore:
                     runs = sorted(st.runs.get(grp, []))
                     st.runs[grp] = runs
                     self._runs0[(pid, grp)] = list(runs)
-        s = table(Suspension)
-        for sid, pid, begin, end, trig in conn.execute(
-                select(s.c.id, s.c.patient_id, s.c.starts_at, s.c.ends_at, s.c.trigger_event_id)
-                .where(s.c.patient_id.in_(ids))):
-            patients[pid].suspensions.append(SuspensionRec(sid, begin, end, trig))
+        sql = ("SELECT id, patient_id, starts_at, ends_at, trigger_event_id FROM suspensions "  # noqa: S608
+               f"WHERE patient_id IN ({marks(conn, len(ids))})")
+        for sid, pid, begin, end, trig in conn.exec_driver_sql(sql, tuple(ids)):
+            patients[pid].suspensions.append(SuspensionRec(sid, as_datetime(begin), as_datetime(end), trig))
         if no_shows:
             n = table(NoShow)
             for eid, pid, slot, status in conn.execute(

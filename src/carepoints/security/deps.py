@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx
@@ -18,21 +19,25 @@ from carepoints.security.service import Principal
 _keys = TTLCache(ttl=5.0)
 
 
-def current_principal(request: Request) -> Principal:
+def _lookup(credential: str) -> Principal:
+    with read_tx() as session:
+        return service.authenticate(session, credential, get_settings().secret_key)
+
+
+async def current_principal(request: Request) -> Principal:
     credential = bearer(request)
     hit = _keys.get(credential)
     if isinstance(hit, Principal):
         return hit
-    with read_tx() as session:
-        principal = service.authenticate(session, credential, get_settings().secret_key)
+    principal = await run_in_threadpool(_lookup, credential)
     if principal.kind == "api_key":
         _keys.put(credential, principal)
     return principal
 
 
-def require(permission: str) -> Callable[[Request], Principal]:
-    def dependency(request: Request) -> Principal:
-        principal = current_principal(request)
+def require(permission: str) -> Callable[[Request], Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        principal = await current_principal(request)
         if not principal.can(permission):
             raise PermissionDeniedError(permission=permission)
         return principal
