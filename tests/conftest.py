@@ -81,7 +81,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_database(worker_id: str) -> Iterator[str]:
+def pg_database(worker_id: str) -> str:
     if not _pg_enabled():
         pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432 (set CAREPOINTS_TEST_PG=require to fail instead)")
     if not _pg_reachable():
@@ -96,7 +96,7 @@ def pg_database(worker_id: str) -> Iterator[str]:
     engine = make_engine(url)
     bootstrap.prepare(engine)
     engine.dispose()
-    yield url
+    return url
 
 
 def _use(url: str) -> None:

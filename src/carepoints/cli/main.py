@@ -126,8 +126,13 @@ def program_load(file: Path) -> None:
 @ledger_app.command("verify")
 def ledger_verify() -> None:
     """Check every hash chain, checkpoint and invariant; exit 1 naming the first broken entry."""
+    from carepoints.kit import migrate
+    from carepoints.kit.db import get_engine
     from carepoints.ledger import integrity
 
+    if not migrate.is_current(get_engine()):
+        typer.echo("error: the database is not migrated; run `carepoints db upgrade` first", err=True)
+        raise typer.Exit(2)
     with read_tx() as session:
         report = integrity.verify(session, get_settings().checkpoint_key)
     if not report.ok:

@@ -238,7 +238,7 @@ def _decide(poster: Poster, store: StateStore, programmes: ProgrammeSet, item: _
     apply(state, decision)
     store.record(item.patient_id, decision)
     prog = programmes.at(ev.occurred_at)
-    expires = add_months(ev.occurred_at, prog.settings.expiry_months)
+    expires = add_months(ev.occurred_at.astimezone(prog.tz), prog.settings.expiry_months)
     awards = []
     transfers = []
     for award in decision.awards:
@@ -264,6 +264,10 @@ def _decide(poster: Poster, store: StateStore, programmes: ProgrammeSet, item: _
         "counters": [[k, d] for k, (d, _c) in decision.counters.items()],
         "days": [[g, d.isoformat()] for g, d in decision.days],
         "no_show_updates": decision.no_show_updates, "suspension_created": created_suspension,
+        "suspension_extended": [decision.suspension.id, decision.suspension_previous_end.isoformat(),
+                                decision.suspension.ends_at.isoformat()]
+        if decision.suspension is not None and decision.suspension_previous_end is not None else None,
+        "streak_units": decision.streak_units,
     }
     row = {"id": event_id, "type": ev.type, "patient_id": item.patient_id, "source": ev.source,
            "source_event_id": ev.source_event_id, "payload_hash": item.payload_hash, "occurred_at": ev.occurred_at,
@@ -295,9 +299,9 @@ def revoke(session: Session, *, now: datetime, reason: str, event_id: str | None
         return dict((row["effects"] or {}).get("revocation") or {})
     prog = rules.programmes(session).at(row["occurred_at"])
     reversed_ = ledger.reverse_transfers(poster, row["id"], (row["effects"] or {}).get("transfers") or [], now,
-                                         expires_at=add_months(now, prog.settings.expiry_months))
+                                         expires_at=add_months(now.astimezone(prog.tz), prog.settings.expiry_months))
     poster.flush()
-    undo(conn, row["patient_id"], row["effects"] or {}, _days_still_counted(session, row))
+    undo(conn, row["patient_id"], row["effects"] or {}, _days_still_counted(session, row), prog)
     result = {"event_id": row["id"], "revoked": True,
               "reversed": [{"rule": r, "points": p} for r, p in reversed_],
               "balance": poster.wallets[wallet_id].balance}

@@ -17,7 +17,7 @@ class JobRun(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     job: Mapped[str] = mapped_column(String(64))
-    slot: Mapped[str] = mapped_column(String(40))
+    slot: Mapped[str] = mapped_column(String(100))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default="running")

@@ -64,7 +64,9 @@ def _plan(table: Table, columns: tuple[str, ...], dialect: str, kind: str,
         marks = ", ".join(slot(c) for c in columns)
         sql = f'INSERT INTO {table.name} ({", ".join(columns)}) VALUES ({marks})'  # noqa: S608 - names are columns of table
     else:
-        sets = ", ".join(f"{c} = {slot(c)}" for c in columns)
+        # "+col" adds to the column instead of setting it
+        sets = ", ".join(f"{c[1:]} = {c[1:]} + {slot(c[1:])}" if c.startswith("+") else f"{c} = {slot(c)}"
+                         for c in columns)
         conds = " AND ".join(f"{c} = {slot(c)}" for c in where)
         sql = f"UPDATE {table.name} SET {sets} WHERE {conds}"  # noqa: S608 - names are columns of table
     return sql, tuple((i, f) for i, f in enumerate(converters) if f is not None)
@@ -98,7 +100,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
 def update_rows(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], set_: Sequence[str],
                 where: Sequence[str]) -> int:
     """UPDATE many rows: each row is the values of `set_` then of `where`
-    (equality conditions, a column may appear in both). Returns rows matched."""
+    (equality conditions, a column may appear in both; "+col" in `set_` adds
+    to the column). Returns rows matched."""
     if not rows:
         return 0
     sql, convert = _plan(table, tuple(set_), conn.dialect.name, "update", tuple(where))

@@ -27,3 +27,19 @@ class HoldClosedError(ConflictError):
 class ConcurrentUpdateError(ConflictError):
     code = "ledger.concurrent_update"
     message = "账户已被并发修改,请重试 / The wallet changed concurrently; retry"
+
+
+class InvalidAmountError(AppError):
+    code = "ledger.invalid_amount"
+    status_code = 422
+    message = "积分数量必须为正整数 / Points must be a positive whole number"
+
+
+class NotRefundableError(ConflictError):
+    code = "ledger.not_refundable"
+    message = "该记录不是可退回的消费 / That entry is not a spend that can be refunded"
+
+
+class TransferNotFoundError(NotFoundError):
+    code = "ledger.entry_not_found"
+    message = "未找到该积分记录 / Ledger entry not found"

@@ -18,7 +18,7 @@ from carepoints.kit.ids import new_id
 from carepoints.kit.time import iso_z
 from carepoints.ledger.accounts import SYSTEM_BY_ID
 from carepoints.ledger.chain import canonical, heads_digest, link, sign, signature_ok
-from carepoints.ledger.models import Account, Checkpoint, Hold, HoldLot, Lot, Transfer
+from carepoints.ledger.models import Account, Allocation, Checkpoint, Hold, HoldLot, Lot, Transfer
 
 _acc = table(Account)
 _tr = table(Transfer)
@@ -97,6 +97,13 @@ def verify(session: Session, checkpoint_key: str) -> Report:
         | (_lots.c.held > _lots.c.remaining)).limit(1)).scalar()
     if bad_lot:
         report.problem = f"lot {bad_lot}: remaining or held out of range"
+        return report
+    a = table(Allocation)
+    used = select(a.c.lot_id, func.sum(a.c.amount).label("used")).group_by(a.c.lot_id).subquery()
+    moved = conn.execute(select(_lots.c.id).select_from(_lots.outerjoin(used, used.c.lot_id == _lots.c.id)).where(
+        _lots.c.remaining != _lots.c.amount - func.coalesce(used.c.used, 0)).limit(1)).scalar()
+    if moved:
+        report.problem = f"lot {moved}: remaining does not match its amount minus the recorded allocations"
         return report
     if sum(w.balance for w in wallets.values()) + sum(system_totals.values()) != 0:
         report.problem = "the sum of all account balances is not zero"

@@ -232,37 +232,52 @@ class Poster:
 
     def restore(self, wallet_id: str, amount: int, consumed: list[tuple[str, int]], *, kind: str,
                 counterparty: System, at: datetime, expires_at: datetime, **meta: object) -> Posted:
-        """Points returning to a wallet (refunds, penalty reversals): debt first,
-        then back into the lots they came from; the part of a lot that has
-        expired meanwhile goes straight to the expiry account."""
+        """Points returning to a wallet (refunds, penalty reversals). The part
+        whose lots have expired meanwhile goes straight to the expiry account;
+        of the rest, debt is repaid first, then the lots they came from are
+        refilled; what no lot recorded (a penalty's debt part) becomes a new lot."""
         w = self.wallet(wallet_id)
         posted = self._append(w, counterparty, amount, kind, at, **meta)  # type: ignore[arg-type]
-        left = amount
-        repaid = min(w.debt, left)
-        w.debt -= repaid
-        left -= repaid
-        expired = 0
+        left, expired = amount, 0
+        parts: list[tuple[LotState, int]] = []
         for lot_id, taken in consumed:
             if left == 0:
                 break
             part = min(taken, left)
-            lot = self.lot(lot_id)
             left -= part
+            lot = self.lot(lot_id)
             if lot.expires_at <= self.now:
                 expired += part
-                continue
-            part = min(part, lot.amount - lot.remaining)
-            lot.remaining += part
-            self._alloc(posted.id, lot, -part)
-            if lot.remaining == part:
-                self._lots.pop(wallet_id, None)  # reload FIFO order on next use
-        if left:
-            lot = LotState(posted.id, w.id, left, left, 0, expires_at, new=True)
+            else:
+                parts.append((lot, part))
+        fresh = left
+        repay = min(w.debt, fresh + sum(p for _, p in parts))
+        w.debt -= repay
+        take = min(repay, fresh)
+        fresh -= take
+        repay -= take
+        for lot, part in parts:
+            take = min(repay, part)
+            repay -= take
+            back = min(part - take, lot.amount - lot.remaining)
+            fresh += part - take - back
+            if back > 0:
+                lot.remaining += back
+                self._alloc(posted.id, lot, -back)
+                self._reopen(lot)
+        if fresh:
+            lot = LotState(posted.id, w.id, fresh, fresh, 0, expires_at, new=True)
             self._lot_by_id[lot.id] = lot
             self._new_lot(lot, at)
         if expired:
-            self._append(w, System.expiry, -expired, "expiry", self.now, reverses=None)
+            self._append(w, System.expiry, -expired, "expiry", self.now)
         return posted
+
+    def _reopen(self, lot: LotState) -> None:
+        lots = self._lots.get(lot.wallet_id)
+        if lots is not None and lot not in lots:
+            lots.append(lot)
+            lots.sort(key=lambda x: (x.expires_at, x.id))
 
     def hold(self, wallet_id: str, amount: int) -> list[tuple[LotState, int]]:
         """Allocate unheld lots to a hold without moving points."""

@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 from carepoints.kit.db import table
 from carepoints.kit.ids import is_id, new_id
 from carepoints.ledger.accounts import SYSTEM_IDS, System
-from carepoints.ledger.errors import HoldClosedError, HoldNotFoundError, WalletNotFoundError
+from carepoints.ledger.errors import (
+    HoldClosedError,
+    HoldNotFoundError,
+    InvalidAmountError,
+    NotRefundableError,
+    TransferNotFoundError,
+    WalletNotFoundError,
+)
 from carepoints.ledger.models import Account, Allocation, Hold, HoldLot, Lot, Transfer
 from carepoints.ledger.posting import Posted, Poster
 
@@ -24,6 +31,7 @@ _lots = table(Lot)
 _alloc = table(Allocation)
 _holds = table(Hold)
 _hold_lots = table(HoldLot)
+SPEND_KINDS = ("redeem",)
 
 
 def ensure_system_accounts(session: Session, now: datetime) -> None:
@@ -122,15 +130,24 @@ def reverse_transfers(poster: Poster, event_id: str, transfer_ids: list[str], no
         meta = {"rule": p.rule_code, "version": p.rule_version, "event_id": event_id, "reverses": p.id,
                 "message": "撤销" + (p.rule_code or "")}
         if p.kind == "earn":
-            poster.debit(p.wallet_id, p.amount, kind="reversal", counterparty=System.issuance, at=now,
-                         allow_debt=True, first_lot=p.id, **meta)
-            out.append((p.rule_code or "", -p.amount))
+            # What expiry already took from this lot is gone; reversing it again would charge twice.
+            amount = p.amount - expired_from(poster, p.id)
+            if amount > 0:
+                poster.debit(p.wallet_id, amount, kind="reversal", counterparty=System.issuance, at=now,
+                             allow_debt=True, first_lot=p.id, **meta)
+                out.append((p.rule_code or "", -amount))
         else:
             consumed = consumed_lots(poster, p.id)
             poster.restore(p.wallet_id, p.amount, consumed, kind="reversal", counterparty=System.penalties, at=now,
                            expires_at=expires_at, **meta)
             out.append((p.rule_code or "", p.amount))
     return out
+
+
+def expired_from(poster: Poster, lot_id: str) -> int:
+    rows = poster.conn.execute(select(func.coalesce(func.sum(_alloc.c.amount), 0)).select_from(
+        _alloc.join(_tr, _tr.c.id == _alloc.c.transfer_id)).where(_alloc.c.lot_id == lot_id, _tr.c.kind == "expiry"))
+    return int(rows.scalar() or 0)
 
 
 def consumed_lots(poster: Poster, transfer_id: str) -> list[tuple[str, int]]:
@@ -144,6 +161,8 @@ def consumed_lots(poster: Poster, transfer_id: str) -> list[tuple[str, int]]:
 def spend(session: Session, wallet_id: str, points: int, now: datetime, *, kind: str = "redeem",
           message: str | None = None, reference: str | None = None) -> Posted:
     """Spend available points (FIFO over unheld lots); refuses to overdraw."""
+    if points <= 0:
+        raise InvalidAmountError()
     poster = Poster(session, now)
     poster.lock([wallet_id])
     posted = poster.debit(wallet_id, points, kind=kind, counterparty=System.redemptions, at=now, allow_debt=False,
@@ -153,13 +172,21 @@ def spend(session: Session, wallet_id: str, points: int, now: datetime, *, kind:
 
 
 def refund(session: Session, transfer_id: str, now: datetime, *, expires_at: datetime) -> Posted:
-    """Return a spend: the unexpired part of each consumed lot is restored."""
+    """Return a spend: the unexpired part of each consumed lot is restored.
+    Refunding the same spend again answers the first refund."""
     conn = session.connection()
-    row = conn.execute(select(_tr.c.wallet_id, _tr.c.amount, _tr.c.kind).where(_tr.c.id == transfer_id)).first()
+    row = conn.execute(select(_tr.c.wallet_id, _tr.c.amount, _tr.c.kind, _tr.c.to_account_id)
+                       .where(_tr.c.id == transfer_id)).first() if is_id(transfer_id) else None
     if row is None:
-        raise WalletNotFoundError()
+        raise TransferNotFoundError()
+    if row.kind not in SPEND_KINDS or row.to_account_id != SYSTEM_IDS[System.redemptions]:
+        raise NotRefundableError()
     poster = Poster(session, now)
     poster.lock([row.wallet_id])
+    done = conn.execute(select(_tr.c.id, _tr.c.amount, _tr.c.balance_after).where(
+        _tr.c.reverses_id == transfer_id, _tr.c.kind == "refund")).first()
+    if done is not None:
+        return Posted(done.id, done.amount, done.balance_after)
     posted = poster.restore(row.wallet_id, row.amount, consumed_lots(poster, transfer_id), kind="refund",
                             counterparty=System.redemptions, at=now, expires_at=expires_at, reverses=transfer_id)
     poster.flush()
@@ -169,13 +196,15 @@ def refund(session: Session, transfer_id: str, now: datetime, *, expires_at: dat
 def hold(session: Session, wallet_id: str, points: int, now: datetime, *, ttl: timedelta,
          idempotency_key: str | None = None, reference: str | None = None) -> dict[str, Any]:
     """Two-phase spend, phase one: allocate specific lots to a hold."""
+    if points <= 0:
+        raise InvalidAmountError()
     conn = session.connection()
+    poster = Poster(session, now)
+    poster.lock([wallet_id])  # before the key lookup: a concurrent replay waits, then finds the hold
     if idempotency_key:
         existing = conn.execute(select(_holds).where(_holds.c.idempotency_key == idempotency_key)).mappings().first()
         if existing is not None:
             return dict(existing)
-    poster = Poster(session, now)
-    poster.lock([wallet_id])
     taken = poster.hold(wallet_id, points)
     hid = new_id()
     row = {"id": hid, "wallet_id": wallet_id, "amount": points, "status": "open", "reference": reference,

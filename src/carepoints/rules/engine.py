@@ -104,6 +104,8 @@ class Decision:
     no_show: NoShowRec | None = None
     no_show_updates: dict[str, str] = field(default_factory=dict)  # event id -> new status
     suspension: SuspensionRec | None = None
+    suspension_previous_end: datetime | None = None  # when this event extended a suspension
+    streak_units: dict[str, int] = field(default_factory=dict)  # rule -> streak units this event accounts for
 
     def bump(self, key: str, delta: int, cap: int | None) -> None:
         old = self.counters.get(key)
@@ -313,6 +315,11 @@ def rule_limits(prog: CompiledProgramme, rule: Rule, ev: EventView, day: date) -
     return [(limit_key(rule.code, spec, ev.attributes, day), spec) for spec in prog.limits[rule.code]]
 
 
+def owed_key(rule_code: str) -> str:
+    """Streak units paid beyond the current runs (after a revoke split a run)."""
+    return f"{rule_code}:streak_owed"
+
+
 def annual_key(year: int) -> str:
     return f"annual:{year:04d}"
 
@@ -430,7 +437,17 @@ def evaluate(programmes: ProgrammeSet, raw: EventView, state: PatientState, now:
             change = streaks[group]
             if change is None:
                 continue
-            points *= streak_units(rule.streak.days, *change)
+            units = streak_units(rule.streak.days, *change)
+            # Units already paid for days a revoke later took out of the run are not paid again.
+            owed = current(owed_key(rule.code))
+            settled = min(owed, units)
+            if settled:
+                used[owed_key(rule.code)] = used.get(owed_key(rule.code), 0) - settled
+                decision.bump(owed_key(rule.code), -settled, None)
+            units -= settled
+            if units:
+                decision.streak_units[rule.code] = units
+            points *= units
             if points == 0:
                 continue
         if points > 0:
@@ -517,6 +534,7 @@ def _judge_no_show(prog: CompiledProgramme, ev: EventView, state: PatientState, 
         rec.status = "consumed"
         decision.suspension = SuspensionRec(active.id, active.starts_at, max(active.ends_at, slot + duration),
                                             active.trigger_event_id)
+        decision.suspension_previous_end = active.ends_at
         return
     counted = sorted((n for n in state.no_shows if n.status == "counted"), key=lambda n: n.slot_start)
     counted = sorted([*counted, rec], key=lambda n: n.slot_start)

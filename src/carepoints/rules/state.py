@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from carepoints.kit.bulk import as_date, as_datetime, insert_rows, marks, values_clause
+from carepoints.kit.bulk import as_date, as_datetime, insert_rows, marks, update_rows, values_clause
 from carepoints.kit.db import table
 from carepoints.rules.engine import (
+    CompiledProgramme,
     Decision,
     EventView,
     NoShowRec,
@@ -25,6 +26,7 @@ from carepoints.rules.engine import (
     annual_key,
     effective,
     no_show_key,
+    owed_key,
     remove_day,
     rule_limits,
 )
@@ -54,6 +56,7 @@ def candidate_keys(programmes: ProgrammeSet, ev: EventView) -> tuple[set[str], s
         keys.update(key for key, _spec in rule_limits(prog, rule, inner, day))
         if rule.streak:
             groups.add(rule.streak.group)
+            keys.add(owed_key(rule.code))
     return keys, groups
 
 
@@ -142,9 +145,13 @@ class StateStore:
 
     def flush(self, now: object) -> None:
         conn = self.conn
+        deltas = sorted(self._counter_deltas.items())
         insert_rows(conn, _counters, [{"patient_id": pid, "key": key, "used": d[0], "cap": d[1]}
-                                      for (pid, key), d in sorted(self._counter_deltas.items()) if d[0]],
+                                      for (pid, key), d in deltas if (d[0] or 0) > 0],
                     on_conflict=_COUNTER_CONFLICT)
+        # Taking room back never creates a row (and a negative insert would fail the CHECK).
+        update_rows(conn, _counters, [(d[0], pid, key) for (pid, key), d in deltas if (d[0] or 0) < 0],
+                    ("+used",), ("patient_id", "key"))
         gone: list[dict[str, object]] = []
         new: list[dict[str, object]] = []
         for (pid, grp), before in self._runs0.items():
@@ -182,13 +189,16 @@ class StateStore:
         self._new_suspensions.add(sid)
 
 
-def undo(conn: Connection, patient_id: str, effects: dict[str, Any], still_counted: set[tuple[str, str]]) -> None:
+def undo(conn: Connection, patient_id: str, effects: dict[str, Any], still_counted: set[tuple[str, str]],
+         prog: CompiledProgramme) -> None:
     """Take back the rule state an event produced (revoke): counter room,
-    streak days no other event still counts, its no-show and any suspension
-    it triggered."""
+    streak days no other event still counts (units paid for a run that a
+    removed day splits become owed, so they are not paid twice), its no-show,
+    and a suspension it triggered or extended."""
     for key, delta in effects.get("counters") or []:
         conn.execute(update(_counters).where(_counters.c.patient_id == patient_id, _counters.c.key == key)
                      .values(used=_counters.c.used - delta))
+    reversed_units: dict[str, int] = dict(effects.get("streak_units") or {})
     for grp, day_s in effects.get("days") or []:
         if (grp, day_s) in still_counted:
             continue
@@ -198,17 +208,33 @@ def undo(conn: Connection, patient_id: str, effects: dict[str, Any], still_count
             _runs.c.end_day >= day)).first()
         if run is None:
             continue
+        start, end = as_date(run[0]), as_date(run[1])
         conn.execute(delete(_runs).where(_runs.c.patient_id == patient_id, _runs.c.grp == grp,
                                          _runs.c.start_day == run[0]))
+        pieces = remove_day([(start, end)], day)
         insert_rows(conn, _runs, [{"patient_id": patient_id, "grp": grp, "start_day": a, "end_day": b}
-                                  for a, b in remove_day([(run[0], run[1])], day)])
+                                  for a, b in pieces])
+        for rule in prog.programme.rules:
+            if rule.streak is None or rule.streak.group != grp:
+                continue
+            size = rule.streak.days
+            lost = ((end - start).days + 1) // size - sum(((b - a).days + 1) // size for a, b in pieces)
+            owed = lost - reversed_units.pop(rule.code, 0)
+            if owed > 0:
+                insert_rows(conn, _counters, [{"patient_id": patient_id, "key": owed_key(rule.code), "used": owed,
+                                               "cap": None}], on_conflict=_COUNTER_CONFLICT)
     n = table(NoShow)
     conn.execute(update(n).where(n.c.event_id == effects.get("event_id")).values(status="revoked"))
     for eid in effects.get("no_show_updates") or {}:
         conn.execute(update(n).where(n.c.event_id == eid, n.c.status != "revoked").values(status="counted"))
+    s = table(Suspension)
     if effects.get("suspension_created"):
-        s = table(Suspension)
         conn.execute(delete(s).where(s.c.id == effects["suspension_created"]))
+    extended = effects.get("suspension_extended")
+    if extended:
+        sid, previous, applied = extended
+        conn.execute(update(s).where(s.c.id == sid, s.c.ends_at == as_datetime(applied))
+                     .values(ends_at=as_datetime(previous)))
 
 
 def facts(conn: Connection, patient_id: str, year: int, now: datetime) -> tuple[int, datetime | None]:

@@ -1,15 +1,15 @@
 """spine
 
-Revision ID: 2f436082085c
+Revision ID: b3d4fd4ed561
 Revises:
-Create Date: 2026-11-22 12:44:11.403003
+Create Date: 2026-11-22 12:54:53.733453
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '2f436082085c'
+revision: str = 'b3d4fd4ed561'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -53,7 +53,7 @@ def upgrade() -> None:
     op.create_table('job_runs',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('job', sa.String(length=64), nullable=False),
-    sa.Column('slot', sa.String(length=40), nullable=False),
+    sa.Column('slot', sa.String(length=100), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
