@@ -81,12 +81,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_database(worker_id: str) -> str:
+def pg_database(worker_id: str) -> Iterator[str]:
     if not _pg_enabled():
         pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432 (set CAREPOINTS_TEST_PG=require to fail instead)")
     if not _pg_reachable():
         pytest.fail(f"PostgreSQL is required (CAREPOINTS_TEST_PG=require) but {PG_URL} is not reachable")
-    name = f"cp_test_{worker_id}".replace("-", "_")
+    name = f"cp_test_{worker_id}_{os.getpid()}".replace("-", "_")  # concurrent sessions never share one
     admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -96,7 +96,12 @@ def pg_database(worker_id: str) -> str:
     engine = make_engine(url)
     bootstrap.prepare(engine)
     engine.dispose()
-    return url
+    yield url
+    dispose_engines()
+    admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _use(url: str) -> None:

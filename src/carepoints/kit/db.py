@@ -47,6 +47,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Checkpoints run on a background thread (see _Checkpointer); this is only a backstop.
+    cur.execute("PRAGMA wal_autocheckpoint=20000")
     cur.close()
 
 
@@ -59,6 +61,34 @@ def _sqlite_begin(conn: Connection) -> None:
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+class _Checkpointer:
+    """Copies the WAL back into the database file off the commit path.
+
+    SQLite's automatic checkpoint runs inside whichever commit crosses the
+    threshold, adding a database fsync to that request; here a daemon thread
+    runs PASSIVE checkpoints (which never block writers or readers) instead."""
+
+    def __init__(self, engine: Engine, interval: float = 0.5) -> None:
+        self.engine, self.interval = engine, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="carepoints-wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # noqa: BLE001 - retried on the next tick
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+_checkpointers: dict[int, _Checkpointer] = {}
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
@@ -83,11 +113,16 @@ def get_engine() -> Engine:
             if engine is None:
                 engine = make_engine(url, get_settings().db_pool_size)
                 _engines[url] = engine
+                if engine.dialect.name == "sqlite" and get_settings().sqlite_path() is not None:
+                    _checkpointers[id(engine)] = _Checkpointer(engine)
     return engine
 
 
 def dispose_engines() -> None:
     with _lock:
+        for checkpointer in _checkpointers.values():
+            checkpointer.stop()
+        _checkpointers.clear()
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
