@@ -88,7 +88,7 @@ PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_BENCH_DB = "cp_bench"
 BATCH = 100
 
-Tuple = tuple[str, int, str]  # (source_event_id, patient number 1..P, "2026-03-DD")
+Item = tuple[str, int, str]  # (source_event_id, patient number 1..P, "2026-03-DD")
 
 
 class BenchError(Exception):
@@ -98,13 +98,13 @@ class BenchError(Exception):
 # --------------------------------------------------------------------------- workload
 
 
-def workload(n: int, patients: int, seed: int = 7) -> list[Tuple]:
+def workload(n: int, patients: int, seed: int = 7) -> list[Item]:
     """The yardstick's generator, verbatim in behaviour (limit_award.py can't be
     imported: it reads sys.argv at import time). With 10% probability an event
     is a resend of one sent earlier; the prefix of length k is workload(k)."""
     rnd = random.Random(seed)
-    out: list[Tuple] = []
-    sent: list[Tuple] = []
+    out: list[Item] = []
+    sent: list[Item] = []
     for i in range(n):
         if sent and rnd.random() < 0.10:
             out.append(rnd.choice(sent))
@@ -115,7 +115,7 @@ def workload(n: int, patients: int, seed: int = 7) -> list[Tuple]:
     return out
 
 
-def to_event(t: Tuple, patient_ids: Sequence[str]) -> dict[str, Any]:
+def to_event(t: Item, patient_ids: Sequence[str]) -> dict[str, Any]:
     """A device blood-pressure reading. Everything but the patient is a function
     of the key, so a resend is the same event (a duplicate, never a conflict)."""
     key, pid, day = t
@@ -149,7 +149,7 @@ def runs(days: set[date]) -> list[int]:
     return out
 
 
-def readings_per_day(events: Sequence[Tuple], patients: int) -> dict[int, Counter[date]]:
+def readings_per_day(events: Sequence[Item], patients: int) -> dict[int, Counter[date]]:
     """Distinct readings per patient and local day (resends counted once)."""
     per_day: dict[int, Counter[date]] = {p: Counter() for p in range(1, patients + 1)}
     for _key, pid, day in set(events):
@@ -441,21 +441,25 @@ class IngestResult:
     spot_check: dict[str, Any] = field(default_factory=dict)
 
 
-def run_parallel(clients: int, work: Callable[[int, Conn], None], srv: Server) -> tuple[float, int]:
-    """Run work(i, conn) for i in range(clients) in threads, released together;
-    answers the wall time and the number of reconnects. The first error wins."""
+def run_parallel(clients: int, work: Callable[[int, Conn, threading.Event], None],
+                 srv: Server) -> tuple[float, int]:
+    """Run work(i, conn, abort) for i in range(clients) in threads, released together;
+    answers the wall time and the number of reconnects. The first error sets abort
+    (work stops when it sees it) and is raised."""
     conns = [Conn(srv.port, srv.key) for _ in range(clients)]
     for c in conns:  # connect before the clock starts
         c.call("GET", "/healthz", auth=False)
     gate = threading.Barrier(clients + 1)
     errors: list[BaseException] = []
+    abort = threading.Event()
 
     def body(i: int) -> None:
         gate.wait()
         try:
-            work(i, conns[i])
+            work(i, conns[i], abort)
         except BaseException as e:
             errors.append(e)
+            abort.set()
 
     threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(clients)]
     for th in threads:
@@ -472,16 +476,18 @@ def run_parallel(clients: int, work: Callable[[int, Conn], None], srv: Server) -
     return dt, sum(c.reconnects for c in conns)
 
 
-def run_batches(srv: Server, tuples: Sequence[Tuple], ids: Sequence[str], clients: int) -> IngestResult:
+def run_batches(srv: Server, tuples: Sequence[Item], ids: Sequence[str], clients: int) -> IngestResult:
     """POST /api/v1/events with 100 events per request; batch j goes to client j % clients."""
     batches = [[to_event(t, ids) for t in tuples[i:i + BATCH]] for i in range(0, len(tuples), BATCH)]
     bodies = [dumps({"events": b}) for b in batches]  # serialised before the clock starts
     counts = Counter[str]()
     lock = threading.Lock()
 
-    def work(i: int, conn: Conn) -> None:
+    def work(i: int, conn: Conn, abort: threading.Event) -> None:
         local = Counter[str]()
         for j in range(i, len(batches), clients):
+            if abort.is_set():
+                return
             status, doc = conn.call("POST", "/api/v1/events", bodies[j])
             if status != 200 or not isinstance(doc, dict) or not isinstance(doc.get("outcomes"), list):
                 raise BenchError(f"batch {j}: POST /api/v1/events ({len(batches[j])} events, first "
@@ -511,18 +517,20 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[int(k)]
 
 
-def run_single(srv: Server, tuples: Sequence[Tuple], ids: Sequence[str], clients: int) -> IngestResult:
+def run_single(srv: Server, tuples: Sequence[Item], ids: Sequence[str], clients: int) -> IngestResult:
     """POST /api/v1/events one event per request; event j goes to client j % clients."""
     bodies = [dumps(to_event(t, ids)) for t in tuples]  # serialised before the clock starts
     lat: list[list[float]] = [[] for _ in range(clients)]
     counts = Counter[str]()
     lock = threading.Lock()
 
-    def work(i: int, conn: Conn) -> None:
+    def work(i: int, conn: Conn, abort: threading.Event) -> None:
         local = Counter[str]()
         mine = lat[i]
         clock = time.perf_counter
         for j in range(i, len(bodies), clients):
+            if abort.is_set():
+                return
             t0 = clock()
             status, doc = conn.call("POST", "/api/v1/events", bodies[j])
             mine.append(clock() - t0)
@@ -549,7 +557,7 @@ def run_single(srv: Server, tuples: Sequence[Tuple], ids: Sequence[str], clients
     return res
 
 
-def spot_check(srv: Server, tuples: Sequence[Tuple], ids: Sequence[str], sample: int) -> dict[str, Any]:
+def spot_check(srv: Server, tuples: Sequence[Item], ids: Sequence[str], sample: int) -> dict[str, Any]:
     """Compare GET /api/v1/patients/{id}/points with the expected balance for
     sampled patients (all when sample is 0): patients with a 7-day streak and
     the busiest ones first, then a seeded random sample."""
@@ -627,7 +635,7 @@ def part_a(args: argparse.Namespace) -> dict[str, Any]:
     return {"events_per_s": eps}
 
 
-def part_b(args: argparse.Namespace, tuples: Sequence[Tuple]) -> dict[str, Any]:
+def part_b(args: argparse.Namespace, tuples: Sequence[Item]) -> dict[str, Any]:
     with serving("b: sqlite batch") as srv:
         ids = enrol(srv, args.patients)
         r = run_batches(srv, tuples, ids, clients=1)
@@ -636,7 +644,7 @@ def part_b(args: argparse.Namespace, tuples: Sequence[Tuple]) -> dict[str, Any]:
     return asdict(r)
 
 
-def part_c(args: argparse.Namespace, tuples: Sequence[Tuple]) -> dict[str, Any]:
+def part_c(args: argparse.Namespace, tuples: Sequence[Item]) -> dict[str, Any]:
     part = tuples[:args.single_events]
     with serving("c: sqlite single", workers=args.single_workers) as srv:
         ids = enrol(srv, args.patients)
@@ -646,7 +654,7 @@ def part_c(args: argparse.Namespace, tuples: Sequence[Tuple]) -> dict[str, Any]:
     return asdict(r) | {"server_workers": args.single_workers}
 
 
-def part_d(args: argparse.Namespace, tuples: Sequence[Tuple]) -> dict[str, Any]:
+def part_d(args: argparse.Namespace, tuples: Sequence[Item]) -> dict[str, Any]:
     admin = os.environ.get("CAREPOINTS_BENCH_PG_URL", PG_DEFAULT)
     why = pg_reachable(admin)
     if why:
@@ -687,7 +695,8 @@ def summarise(res: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     ea, eb, ec, ed1, edn = eps(a), eps(b), eps(c), eps(d1), eps(dn)
     ratio_ba = round(eb / ea, 3) if ea and eb else None
     ratio_d = round(edn / ed1, 3) if ed1 and edn else None
-    p99 = c.get("latency_ms", {}).get("p99") if isinstance(c, dict) else None
+    lat: dict[str, float] = c.get("latency_ms", {}) if isinstance(c, dict) else {}
+    p99 = lat.get("p99")
     targets = {
         "b_vs_a_ge_0.30": None if ratio_ba is None else ratio_ba >= 0.30,
         "c_ge_1500_eps": None if ec is None else ec >= 1500,
@@ -708,7 +717,7 @@ def summarise(res: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
          "" if ratio_ba is None else f"(b)/(a) = {ratio_ba:.0%}", f"≥ 30% {mark(targets['b_vs_a_ge_0.30'])}"),
         (f"(c) HTTP single, {args.single_clients} clients", f"{fmt(ec)} ev/s",
          "" if p99 is None else "p50/p90/p99/max " + "/".join(
-             f"{c['latency_ms'][k]:g}" for k in ("p50", "p90", "p99", "max")) + " ms",
+             f"{lat[k]:g}" for k in ("p50", "p90", "p99", "max")) + " ms",
          f"≥ 1,500 {mark(targets['c_ge_1500_eps'])}  p99 ≤ 20 ms {mark(targets['c_p99_le_20ms'])}"),
         (f"(d) PostgreSQL batch, 1 worker ({args.pg_clients} clients)", f"{fmt(ed1)} ev/s", "", ""),
         (f"(d) PostgreSQL batch, {args.pg_workers} workers", f"{fmt(edn)} ev/s",
@@ -734,6 +743,17 @@ def summarise(res: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
             "targets": targets, "spot_checks": checks, "duplicates_as_expected": dups}
 
 
+def busy_warning() -> list[float]:
+    """The 1/5/15-minute load averages; warns when other work competes for the CPUs
+    (the figures, and most of all the ratios, are then not comparable)."""
+    load = [round(x, 2) for x in os.getloadavg()]
+    cpus = os.cpu_count() or 1
+    if load[0] > 0.5 * cpus:
+        print(f"  ! load average {load[0]:.1f} on {cpus} CPUs before the runs: "
+              "something else is using the machine, figures will be low and noisy")
+    return load
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--events", type=int, default=50000)
@@ -757,6 +777,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     tuples = workload(args.events, args.patients)
     print(f"workload: {len(tuples)} events over {args.patients} patients, "
           f"{len(tuples) - len(set(tuples))} resends; today {datetime.now(CST).date()}")
+    load_before = busy_warning()
+    today = datetime.now(CST).date()
+    days = sorted({date.fromisoformat(d) for _, _, d in tuples})
+    if days and (days[-1] > today or (today - days[0]).days > 3 * 365):
+        print(f"  ! the workload's days ({days[0]}..{days[-1]}) are not within the last 3 years "
+              "(max_event_age): events would earn nothing and the spot checks fail")
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "a": lambda: part_a(args),
         "b": lambda: part_b(args, tuples),
@@ -777,10 +803,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  FAILED: {e}")
             res[p] = {"error": str(e)}
             failed = True
+    load_after = [round(x, 2) for x in os.getloadavg()]  # includes this run's own load
     summary = summarise(res, args)
     doc = {"generated_at": datetime.now(CST).isoformat(timespec="seconds"),
            "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+                    "platform": platform.platform(), "loadavg_before": load_before,
+                    "loadavg_after": load_after},
            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
            "results": res, **summary}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import event as note
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,7 +27,7 @@ from carepoints.kit.errors import AppError
 from carepoints.ledger import integrity
 from carepoints.ledger import service as ledger
 from carepoints.ledger.accounts import SYSTEM_IDS
-from carepoints.ledger.errors import HoldClosedError, InsufficientPointsError
+from carepoints.ledger.errors import HoldClosedError, InsufficientPointsError, NotRefundableError
 from carepoints.ledger.models import Account, Allocation, Hold, HoldLot, Lot, Transfer
 from tests.conftest import Db
 from tests.helpers import bp, enrol, event, ingest, ingest_one
@@ -54,11 +55,12 @@ OPERATION = st.one_of(
     st.tuples(st.just("referral"), patient, days_back),
     st.tuples(st.just("no_show"), patient, st.integers(min_value=0, max_value=120)),
     st.tuples(st.just("review"), patient, st.booleans()),
+    st.tuples(st.just("batch"), patient, days_back),
     st.tuples(st.just("spend"), patient, st.integers(min_value=1, max_value=400)),
     st.tuples(st.just("hold"), patient, st.integers(min_value=1, max_value=300),
               st.sampled_from(["commit", "void", "keep"])),
     st.tuples(st.just("settle"), pick, st.sampled_from(["commit", "void"])),
-    st.tuples(st.just("refund"), pick),
+    st.tuples(st.just("refund"), pick, st.sampled_from(["spend", "spend", "other"])),
     st.tuples(st.just("revoke"), pick),
     st.tuples(st.just("expire"), st.integers(min_value=0, max_value=800)),
 )
@@ -71,7 +73,8 @@ class World:
     wallets: dict[str, str] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)  # raw payloads of accepted events
     event_ids: list[str] = field(default_factory=list)
-    refundable: list[str] = field(default_factory=list)  # spend transfers not refunded yet
+    spends: list[str] = field(default_factory=list)  # spend transfers (committed holds included)
+    refunds: dict[str, str] = field(default_factory=dict)  # spend transfer -> its refund
     open_holds: list[str] = field(default_factory=list)
 
     def who(self, i: int) -> str:
@@ -115,12 +118,25 @@ def run(world: World, op: tuple[Any, ...]) -> None:
         text = "医生非常耐心细致地解答了我的问题,候诊时间也不长。" * (3 if long_enough else 1)
         world.ingest(event(world.who(i), "review.submitted", clock - timedelta(hours=1),
                            {"appointment_id": uuid.uuid4().hex, "rating": 5, "text": text}))
+    elif name == "batch":  # one request: an earning, a penalty and a reading, evaluated together
+        _, i, d = op
+        pid, at = world.who(i), clock - timedelta(days=d, minutes=5)
+        raws = [event(pid, "referral.visit", at, {"referral_id": uuid.uuid4().hex, "from_institution": "社区中心"}),
+                event(pid, "appointment.no_show", at, {"appointment_id": uuid.uuid4().hex,
+                                                       "slot_start": at.isoformat()}),
+                event(pid, "health.measurement", clock - timedelta(minutes=3), bp())]
+        outs = ingest(clock, *raws)
+        for raw, out in zip(raws, outs, strict=True):
+            assert isinstance(out, dict), out
+            world.events.append(raw)
+            world.event_ids.append(out["event_id"])
+        note("batch")
     elif name == "spend":
         _, i, pts = op
         try:
             with write_tx() as session:
                 posted = ledger.spend(session, world.wallets[world.who(i)], pts, clock)
-            world.refundable.append(posted.id)
+            world.spends.append(posted.id)
             note("spend: ok")
         except InsufficientPointsError:
             note("spend: insufficient")
@@ -138,11 +154,32 @@ def run(world: World, op: tuple[Any, ...]) -> None:
             settle(world, len(world.open_holds) - 1, then)
     elif name == "settle" and world.open_holds:
         settle(world, op[1], op[2])
-    elif name == "refund" and world.refundable:
-        tid = world.refundable.pop(op[1] % len(world.refundable))  # each spend is refunded at most once
+    elif name == "refund" and op[2] == "other":  # an entry that is not a spend is never refunded
+        with read_tx() as session:
+            tid = session.connection().execute(
+                select(_tr.c.id).where(_tr.c.wallet_id.in_(list(world.wallets.values())),
+                                       _tr.c.kind != "redeem").order_by(_tr.c.id)).scalars().all()
+        before = snapshot(world)
+        try:
+            with write_tx() as session:
+                ledger.refund(session, tid[op[1] % len(tid)], clock, expires_at=clock + timedelta(days=730))
+        except NotRefundableError:
+            pass
+        else:
+            raise AssertionError("a non-spend entry was refunded")
+        assert snapshot(world) == before
+    elif name == "refund" and world.spends:
+        tid = world.spends[op[1] % len(world.spends)]
+        before = snapshot(world)
         with write_tx() as session:
-            ledger.refund(session, tid, clock, expires_at=clock + timedelta(days=730))
-        note("refund")
+            back = ledger.refund(session, tid, clock, expires_at=clock + timedelta(days=730))
+        if tid in world.refunds:  # a second refund answers the first and changes nothing
+            assert back.id == world.refunds[tid]
+            assert snapshot(world) == before
+            note("refund: again")
+        else:
+            world.refunds[tid] = back.id
+            note("refund")
     elif name == "revoke" and world.event_ids:
         eid = world.event_ids[op[1] % len(world.event_ids)]
         with write_tx() as session:
@@ -173,7 +210,7 @@ def settle(world: World, index: int, how: str) -> None:
         with write_tx() as session:
             if how == "commit":
                 done = ledger.commit_hold(session, hid, world.clock)
-                world.refundable.append(done["transfer_id"])
+                world.spends.append(done["transfer_id"])
             else:
                 ledger.void_hold(session, hid, world.clock)
         note(f"hold: {how}")
@@ -266,6 +303,9 @@ EARNING = st.one_of(
               st.sampled_from(["self_reported", "device", "clinic"])),
     st.tuples(st.just("referral"), st.integers(min_value=0, max_value=16), st.integers(min_value=0, max_value=3)),
     st.tuples(st.just("review"), st.integers(min_value=0, max_value=16), st.integers(min_value=0, max_value=2)),
+    st.tuples(st.just("education"), st.integers(min_value=0, max_value=3), st.just(0)),
+    st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=40), st.just(0)),
+    st.tuples(st.just("medication"), st.integers(min_value=0, max_value=2), st.integers(min_value=0, max_value=1)),
 )
 
 
@@ -276,6 +316,14 @@ def _payload(pid: str, spec: tuple[Any, ...], base: datetime, n: int) -> dict[st
         return event(pid, "health.measurement", at, bp(spec[3]))
     if kind == "referral":  # k: the referral id, so repeats of one referral exercise once-per limits
         return event(pid, "referral.visit", at, {"referral_id": f"R{k}", "from_institution": "社区中心"})
+    if kind == "education":  # daily cap 40; a new content item each time (see the xfail below for repeats)
+        return event(pid, "education.completed", at, {"content_id": f"C{n}", "score": 90, "pass_mark": 60})
+    if kind == "cancel":  # at most 2 a month; a new appointment each time
+        slot = at + timedelta(days=3)
+        return event(pid, "appointment.cancelled", at, {"appointment_id": f"X{n}", "slot_start": slot.isoformat(),
+                                                        "cancelled_at": at.isoformat(), "by": "patient"})
+    if kind == "medication":  # daily cap 30
+        return event(pid, "medication.taken", at, {"plan_id": f"M{k}"})
     text = "这次就诊体验很好,挂号、候诊、检查都很顺利,医生讲解清楚,护士也很热情。" * 2
     return event(pid, "review.submitted", at, {"appointment_id": f"A{k}", "rating": 4, "text": text})
 
@@ -289,7 +337,7 @@ def _earned_by_rule(pid: str) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
-@given(specs=st.lists(EARNING, min_size=1, max_size=12), seed=st.integers(min_value=0, max_value=2**32 - 1))
+@given(specs=st.lists(EARNING, min_size=1, max_size=20), seed=st.integers(min_value=0, max_value=2**32 - 1))
 def test_totals_do_not_depend_on_arrival_order(db: Db, now: datetime, specs: list[tuple[Any, ...]],
                                                seed: int) -> None:
     a, b = enrol(now), enrol(now)
@@ -302,3 +350,44 @@ def test_totals_do_not_depend_on_arrival_order(db: Db, now: datetime, specs: lis
         result = ingest(now, _payload(b, specs[i], base, i))[0]
         assert not isinstance(result, AppError), result
     assert _earned_by_rule(a) == _earned_by_rule(b)
+
+
+def _lesson(pid: str, at: datetime, content: str) -> dict[str, Any]:
+    return event(pid, "education.completed", at, {"content_id": content, "score": 90, "pass_mark": 60})
+
+
+def _cancel(pid: str, at: datetime, appointment: str) -> dict[str, Any]:
+    return event(pid, "appointment.cancelled", at, {"appointment_id": appointment, "by": "patient",
+                                                    "slot_start": (at + timedelta(days=3)).isoformat(),
+                                                    "cancelled_at": at.isoformat()})
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a once-per-item limit combined with a daily cap is order dependent: "
+                                       "a late repeat of an item takes the award from an earlier day and the "
+                                       "later day's cap room is already used (education: 60 vs 40 points)")
+def test_once_per_item_and_a_daily_cap_do_not_depend_on_arrival_order(db: Db, now: datetime) -> None:
+    day1 = now - timedelta(days=2)
+    day2 = now - timedelta(days=1)
+    evs = [(day1, "C0"), (day2, "C0"), (day2, "C1"), (day2, "C2")]
+    a, b = enrol(now), enrol(now)
+    for at, content in evs:  # in time order: 20 (day 1) + 0 (C0 again) + 20 + 20 (day 2)
+        ingest_one(now, _lesson(a, at, content))
+    for at, content in [evs[1], evs[2], evs[3], evs[0]]:  # day 2 first, the day-1 lesson arrives late
+        ingest_one(now, _lesson(b, at, content))
+    assert _earned_by_rule(a)["education"] == 60
+    assert _earned_by_rule(b)["education"] == _earned_by_rule(a)["education"]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a once-per-appointment limit combined with a monthly limit is order "
+                                       "dependent (cancel_early: 60 vs 40 points)")
+def test_once_per_appointment_and_a_monthly_limit_do_not_depend_on_arrival_order(db: Db, now: datetime) -> None:
+    may = now - timedelta(days=40)  # 2026-05-06
+    june = now - timedelta(days=10)  # 2026-06-05
+    evs = [(may, "X0"), (june, "X0"), (june, "X1"), (june, "X2")]
+    a, b = enrol(now), enrol(now)
+    for at, appointment in evs:
+        ingest_one(now, _cancel(a, at, appointment))
+    for at, appointment in [evs[1], evs[2], evs[3], evs[0]]:
+        ingest_one(now, _cancel(b, at, appointment))
+    assert _earned_by_rule(a)["cancel_early"] == 60
+    assert _earned_by_rule(b)["cancel_early"] == _earned_by_rule(a)["cancel_early"]

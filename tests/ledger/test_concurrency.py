@@ -332,21 +332,42 @@ def test_the_same_event_ingested_twice_at_once_counts_once(db: Db, now: datetime
 
 
 def test_one_source_key_for_two_patients_at_once_is_a_conflict_for_one(db: Db, now: datetime) -> None:
+    """The loser's batch falls back to item-by-item: only the clashing item fails."""
     a, b = enrol(now), enrol(now)
     at = now - timedelta(hours=2)
-    evs = [event(pid, "referral.visit", at, {"referral_id": "R-1", "from_institution": "社区中心"}, key="HIS-77")
-           for pid in (a, b)]
-    results = race(db, [lambda ev=ev: ingest(now, ev)[0] for ev in evs])  # type: ignore[misc]
+    clash = [event(pid, "referral.visit", at, {"referral_id": "R-1", "from_institution": "社区中心"}, key="HIS-77")
+             for pid in (a, b)]
+    extra = referral(a, at - timedelta(hours=1))
+    results = race(db, [lambda: ingest(now, clash[0], extra), lambda: ingest(now, clash[1])])
     assert errors(results) == []
-    outs = oks(results)
-    accepted = [o for o in outs if isinstance(o, dict)]
-    refused = [o for o in outs if not isinstance(o, dict)]
+    (first_a, extra_a), (first_b,) = oks(results)
+    assert isinstance(extra_a, dict)
+    assert extra_a["duplicate"] is False
+    assert [o["awards"][0]["points"] for o in (extra_a,)] == [200]
+    accepted = [o for o in (first_a, first_b) if isinstance(o, dict)]
+    refused = [o for o in (first_a, first_b) if not isinstance(o, dict)]
     assert len(accepted) == 1
     assert accepted[0]["duplicate"] is False
     assert len(refused) == 1
     assert isinstance(refused[0], EventConflictError)
-    balances = sorted(account(p)["balance"] for p in (a, b))
-    assert balances == [100, 300]
+    if first_a is accepted[0]:
+        assert (account(a)["balance"], account(b)["balance"]) == (500, 100)
+    else:
+        assert (account(a)["balance"], account(b)["balance"]) == (300, 300)
+    assert_verified()
+
+
+def test_batches_touching_the_same_wallets_in_opposite_orders_do_not_deadlock(db: Db, now: datetime) -> None:
+    a, b = enrol(now), enrol(now)
+    at = now - timedelta(hours=3)
+
+    def batch(first: str, second: str) -> list[dict[str, Any] | AppError]:
+        return ingest(now, referral(first, at), referral(second, at))
+
+    results = race(db, [lambda: batch(a, b), lambda: batch(b, a)] * 3)
+    assert errors(results) == []
+    assert all(isinstance(o, dict) for out in oks(results) for o in out)
+    assert (account(a)["balance"], account(b)["balance"]) == (1300, 1300)
     assert_verified()
 
 
@@ -386,4 +407,22 @@ def test_expiry_job_and_spends_racing(db: Db, now: datetime) -> None:
     expired = results[0][1][1] if results[0][0] == "ok" else 0
     assert acc["balance"] == 300 - 150 * len(spent) - expired
     assert acc["balance"] >= 0
+    assert_verified()
+
+
+def test_two_expiry_jobs_racing_expire_once(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    wid = wallet(pid)
+    ingest_one(now, referral(pid, now.replace(year=2024) + timedelta(days=5)))  # expires in 5 days
+    later = now + timedelta(days=10)
+
+    def expire() -> tuple[int, int]:
+        with write_tx() as session:
+            return ledger.expire_points(session, later)
+
+    results = race(db, [expire, expire], wallet_id=wid)
+    assert errors(results) == []
+    assert sorted(p for _w, p in oks(results)) == [0, 200]
+    assert count_transfers(wid, kind="expiry") == 1
+    assert account(pid)["balance"] == 100
     assert_verified()

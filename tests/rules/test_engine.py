@@ -296,7 +296,7 @@ def test_health_checkin_third_reading_of_a_local_day_earns_nothing() -> None:
     third = p.reading(local(2026, 6, 15, 21))
     assert got(third) == []
     assert said(third) == [("rules.daily_cap", "今日「健康打卡」积分已达上限20分")]
-    assert third.counters == {}
+    assert third.counters == {"health_checkin:day:2026-06-15": (1, None)}  # the day is counted, no limit used
     assert third.days == [(STREAK, date(2026, 6, 15))]
     assert p.state.counters["health_checkin:d:2026-06-15"] == 20
     assert p.state.counters["annual:2026"] == 70

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, UniqueConstraint
+from sqlalchemy import JSON, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carepoints.kit.db import Base
@@ -30,7 +30,4 @@ class Event(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoke_reason: Mapped[str | None] = mapped_column(String(500))
 
-    __table_args__ = (
-        UniqueConstraint("source", "source_event_id"),
-        Index("ix_events_patient", "patient_id", "occurred_at"),
-    )
+    __table_args__ = (UniqueConstraint("source", "source_event_id"),)

@@ -301,7 +301,7 @@ def revoke(session: Session, *, now: datetime, reason: str, event_id: str | None
     reversed_ = ledger.reverse_transfers(poster, row["id"], (row["effects"] or {}).get("transfers") or [], now,
                                          expires_at=add_months(now.astimezone(prog.tz), prog.settings.expiry_months))
     poster.flush()
-    undo(conn, row["patient_id"], row["effects"] or {}, _days_still_counted(session, row), prog)
+    undo(conn, row["patient_id"], row["effects"] or {}, prog)
     result = {"event_id": row["id"], "revoked": True,
               "reversed": [{"rule": r, "points": p} for r, p in reversed_],
               "balance": poster.wallets[wallet_id].balance}
@@ -315,17 +315,3 @@ def revoke(session: Session, *, now: datetime, reason: str, event_id: str | None
             "balance": result["balance"]})], now)
     return result
 
-
-def _days_still_counted(session: Session, row: Any) -> set[tuple[str, str]]:
-    """Streak days of a revoked event that another accepted event also counts."""
-    days = {(g, d) for g, d in (row["effects"] or {}).get("days") or []}
-    if not days:
-        return set()
-    at = row["occurred_at"]
-    others = session.connection().execute(select(_events.c.effects).where(
-        _events.c.patient_id == row["patient_id"], _events.c.status == "accepted", _events.c.id != row["id"],
-        _events.c.occurred_at >= at - timedelta(hours=36), _events.c.occurred_at <= at + timedelta(hours=36)))
-    still: set[tuple[str, str]] = set()
-    for (effects,) in others:
-        still |= days & {(g, d) for g, d in (effects or {}).get("days") or []}
-    return still

@@ -10,6 +10,8 @@ Only the edge (request, job, CLI command) commits: `write_tx()` and
 
 from __future__ import annotations
 
+import atexit
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +37,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+log = logging.getLogger("carepoints.db")
 _WRITE = "carepoints_write"
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -81,11 +84,13 @@ class _Checkpointer:
             try:
                 with self.engine.connect() as conn:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception:  # noqa: BLE001 - retried on the next tick
-                continue
+            except Exception:  # retried on the next tick
+                log.debug("WAL checkpoint failed; retrying", exc_info=True)
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
 
 
 _checkpointers: dict[int, _Checkpointer] = {}
@@ -118,7 +123,10 @@ def get_engine() -> Engine:
     return engine
 
 
+@atexit.register
 def dispose_engines() -> None:
+    """Close every pooled connection. At exit this lets SQLite fold the WAL back
+    into the database file, so a stopped process leaves one self-contained file."""
     with _lock:
         for checkpointer in _checkpointers.values():
             checkpointer.stop()

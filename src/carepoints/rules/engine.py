@@ -315,6 +315,10 @@ def rule_limits(prog: CompiledProgramme, rule: Rule, ev: EventView, day: date) -
     return [(limit_key(rule.code, spec, ev.attributes, day), spec) for spec in prog.limits[rule.code]]
 
 
+def day_key(group: str, day: date) -> str:
+    return f"{group}:day:{day.isoformat()}"
+
+
 def owed_key(rule_code: str) -> str:
     """Streak units paid beyond the current runs (after a revoke split a run)."""
     return f"{rule_code}:streak_owed"
@@ -510,6 +514,7 @@ def _valid_on(rule: Rule, day: date) -> bool:
 def _streak_day(state: PatientState, decision: Decision, group: str, day: date) -> tuple[list[int], int] | None:
     """Record `day` for the streak group; None when the day was already counted."""
     decision.days.append((group, day))
+    decision.bump(day_key(group, day), 1, None)  # how many events count this day (for revokes)
     added = add_day(state.runs.get(group, []), day)
     if added is None:
         return None

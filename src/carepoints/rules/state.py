@@ -24,6 +24,7 @@ from carepoints.rules.engine import (
     ProgrammeSet,
     SuspensionRec,
     annual_key,
+    day_key,
     effective,
     no_show_key,
     owed_key,
@@ -57,6 +58,7 @@ def candidate_keys(programmes: ProgrammeSet, ev: EventView) -> tuple[set[str], s
         if rule.streak:
             groups.add(rule.streak.group)
             keys.add(owed_key(rule.code))
+            keys.add(day_key(rule.streak.group, day))
     return keys, groups
 
 
@@ -189,8 +191,7 @@ class StateStore:
         self._new_suspensions.add(sid)
 
 
-def undo(conn: Connection, patient_id: str, effects: dict[str, Any], still_counted: set[tuple[str, str]],
-         prog: CompiledProgramme) -> None:
+def undo(conn: Connection, patient_id: str, effects: dict[str, Any], prog: CompiledProgramme) -> None:
     """Take back the rule state an event produced (revoke): counter room,
     streak days no other event still counts (units paid for a run that a
     removed day splits become owed, so they are not paid twice), its no-show,
@@ -200,9 +201,11 @@ def undo(conn: Connection, patient_id: str, effects: dict[str, Any], still_count
                      .values(used=_counters.c.used - delta))
     reversed_units: dict[str, int] = dict(effects.get("streak_units") or {})
     for grp, day_s in effects.get("days") or []:
-        if (grp, day_s) in still_counted:
-            continue
         day = date.fromisoformat(day_s)
+        others = conn.execute(select(_counters.c.used).where(
+            _counters.c.patient_id == patient_id, _counters.c.key == day_key(grp, day))).scalar()
+        if others:
+            continue  # another event still counts this day
         run = conn.execute(select(_runs.c.start_day, _runs.c.end_day).where(
             _runs.c.patient_id == patient_id, _runs.c.grp == grp, _runs.c.start_day <= day,
             _runs.c.end_day >= day)).first()

@@ -1,15 +1,15 @@
 """spine
 
-Revision ID: b3d4fd4ed561
+Revision ID: b8db750c1103
 Revises:
-Create Date: 2026-11-22 12:54:53.733453
+Create Date: 2026-11-22 13:06:07.327357
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'b3d4fd4ed561'
+revision: str = 'b8db750c1103'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -47,9 +47,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
     sa.UniqueConstraint('source', 'source_event_id', name=op.f('uq_events_source_source_event_id'))
     )
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.create_index('ix_events_patient', ['patient_id', 'occurred_at'], unique=False)
-
     op.create_table('job_runs',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('job', sa.String(length=64), nullable=False),
@@ -352,9 +349,6 @@ def downgrade() -> None:
     op.drop_table('lot_allocations')
     op.drop_table('ledger_checkpoints')
     op.drop_table('job_runs')
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.drop_index('ix_events_patient')
-
     op.drop_table('events')
     op.drop_table('api_keys')
     # ### end Alembic commands ###
