@@ -375,9 +375,6 @@ def test_hold_idempotency_key_returns_the_same_hold(db: Db, now: datetime) -> No
     assert account(pid)["held"] == 40
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ledger.hold() answers any earlier hold with the same "
-                                       "idempotency key, even for another amount or wallet, instead of a "
-                                       "409 conflict (the cashier believes 50 points are held; 40 are)")
 def test_hold_idempotency_key_with_a_different_request_is_a_conflict(db: Db, now: datetime) -> None:
     pid = enrol(now)
     hold(pid, 40, now, idempotency_key="cashier-2")
@@ -718,10 +715,6 @@ def test_a_penalty_after_an_earning_consumes_the_new_lot(db: Db, now: datetime) 
     assert [lot["remaining"] for lot in lots(pid)] == [150, 0]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Poster.credit() does not add the new lot to the wallet's open "
-                                       "lots unless they were already loaded, and open_lots() then reads only "
-                                       "flushed lots: a penalty later in the same batch misses the new lot "
-                                       "(debt beside an unspent lot, FIFO order broken)")
 def test_a_penalty_in_the_same_batch_as_an_earning_consumes_the_new_lot(db: Db, now: datetime) -> None:
     pid = enrol(now)
     spend(pid, 100, now)  # nothing left

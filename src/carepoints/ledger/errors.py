@@ -43,3 +43,8 @@ class NotRefundableError(ConflictError):
 class TransferNotFoundError(NotFoundError):
     code = "ledger.entry_not_found"
     message = "未找到该积分记录 / Ledger entry not found"
+
+
+class IdempotencyConflictError(ConflictError):
+    code = "ledger.idempotency_conflict"
+    message = "该幂等键已用于另一个请求 / The idempotency key was used for a different request"

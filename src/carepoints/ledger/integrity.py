@@ -141,7 +141,7 @@ def seal_checkpoint(session: Session, key: str, now: datetime, export_dir: Path 
     out["sealed_at"] = iso_z(now)
     if export_dir is not None:
         export_dir.mkdir(parents=True, exist_ok=True)
-        path = export_dir / f"checkpoint-{now.strftime('%Y%m%dT%H%M%S')}-{row['id'][:8]}.json"
+        path = export_dir / f"checkpoint-{now.strftime('%Y%m%dT%H%M%S')}-{row['id']}.json"
         path.write_text(json.dumps({**out, "heads": heads}, ensure_ascii=False, sort_keys=True, indent=1))
         out["file"] = str(path)
     return out

@@ -137,6 +137,11 @@ class Poster:
                 lot = self._lot_by_id.get(r[0]) or LotState(r[0], wallet_id, r[1], r[2], r[3], r[4])
                 self._lot_by_id[lot.id] = lot
                 lots.append(lot)
+            # lots created or refilled in this use case are not in the database yet
+            seen = {lot.id for lot in lots}
+            lots.extend(lot for lot in self._lot_by_id.values()
+                        if lot.wallet_id == wallet_id and lot.remaining > 0 and lot.id not in seen)
+            lots.sort(key=lambda x: (x.expires_at, x.id))
             self._lots[wallet_id] = lots
         return lots
 

@@ -17,6 +17,7 @@ from carepoints.ledger.accounts import SYSTEM_IDS, System
 from carepoints.ledger.errors import (
     HoldClosedError,
     HoldNotFoundError,
+    IdempotencyConflictError,
     InvalidAmountError,
     NotRefundableError,
     TransferNotFoundError,
@@ -204,6 +205,8 @@ def hold(session: Session, wallet_id: str, points: int, now: datetime, *, ttl: t
     if idempotency_key:
         existing = conn.execute(select(_holds).where(_holds.c.idempotency_key == idempotency_key)).mappings().first()
         if existing is not None:
+            if (existing["wallet_id"], existing["amount"], existing["reference"]) != (wallet_id, points, reference):
+                raise IdempotencyConflictError()
             return dict(existing)
     taken = poster.hold(wallet_id, points)
     hid = new_id()
