@@ -4,20 +4,22 @@ own `write_tx()` that really commits.
 On SQLite the writers serialise through BEGIN IMMEDIATE and the busy timeout.
 On PostgreSQL the wallet row lock decides; to make sure the racers really
 contend there, the main thread holds that lock until every racer is queued
-behind it (visible in pg_stat_activity) and then lets them go at once."""
+behind it (visible in pg_stat_activity) and then lets them go at once.
+PostgreSQL grants a contended row lock in queue order, which also lets a test
+fix who goes first."""
 
 from __future__ import annotations
 
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import Connection
 
 from carepoints.config import get_settings
 from carepoints.events import service as events
@@ -48,30 +50,39 @@ def _lock_waiters() -> int:
             "AND wait_event_type = 'Lock'")).scalar() or 0)
 
 
-@contextmanager
-def _gate(db: Db, wallet_id: str | None, racers: int) -> Iterator[Callable[[], None]]:
-    """Yields `release()`: on PostgreSQL (with a wallet) it waits until `racers`
-    backends queue for the wallet's row lock held here, then releases it."""
-    if wallet_id is None or not db.is_postgres:
-        yield lambda: None
-        return
-    conn = get_engine().connect()
-    tx = conn.begin()
-    conn.execute(select(_acc.c.id).where(_acc.c.id == wallet_id).with_for_update())
+class WalletLock:
+    """On PostgreSQL, hold a wallet's row lock so that racers queue behind it;
+    on SQLite do nothing (BEGIN IMMEDIATE already serialises the writers)."""
 
-    def release() -> None:
+    def __init__(self, db: Db, wallet_id: str | None) -> None:
+        self.active = db.is_postgres and wallet_id is not None
+        self.wallet_id = wallet_id
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> WalletLock:
+        if self.active:
+            self.conn = get_engine().connect()
+            self.conn.begin()
+            self.conn.execute(select(_acc.c.id).where(_acc.c.id == self.wallet_id).with_for_update())
+        return self
+
+    def wait_for(self, waiters: int) -> None:
+        """Until `waiters` backends queue for a lock (pg_stat_activity)."""
+        if not self.active:
+            return
         deadline = time.monotonic() + 20
-        while _lock_waiters() < racers:
+        while _lock_waiters() < waiters:
             assert time.monotonic() < deadline, "the racers never queued for the wallet lock"
             threading.Event().wait(0.005)
-        tx.rollback()
 
-    try:
-        yield release
-    finally:
-        if tx.is_active:
-            tx.rollback()
-        conn.close()
+    def release(self) -> None:
+        if self.conn is not None:
+            self.conn.rollback()
+            self.conn.close()
+            self.conn = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def race(db: Db, fns: list[Callable[[], Any]], *, wallet_id: str | None = None) -> list[Outcome]:
@@ -87,11 +98,12 @@ def race(db: Db, fns: list[Callable[[], Any]], *, wallet_id: str | None = None) 
             results[i] = ("err", exc)
 
     threads = [threading.Thread(target=worker, args=(i, fn), daemon=True) for i, fn in enumerate(fns)]
-    with _gate(db, wallet_id, len(fns)) as release:
+    with WalletLock(db, wallet_id) as lock:
         for t in threads:
             t.start()
         barrier.wait()
-        release()
+        lock.wait_for(len(fns))
+        lock.release()
         for t in threads:
             t.join(timeout=60)
     assert not any(t.is_alive() for t in threads), "a racer hung"
@@ -182,10 +194,8 @@ def test_parallel_spends_across_several_lots(db: Db, now: datetime) -> None:
     assert_verified()
 
 
-@pytest.mark.parametrize("rounds", [4])
-def test_a_hold_and_a_spend_racing_for_the_same_points_never_both_succeed(db: Db, now: datetime,
-                                                                          rounds: int) -> None:
-    for _ in range(rounds):
+def test_a_hold_and_a_spend_racing_for_the_same_points_never_both_succeed(db: Db, now: datetime) -> None:
+    for _ in range(4):
         pid = enrol(now)
         wid = wallet(pid)
         results = race(db, [lambda: hold(wid, 80, now), lambda: spend(wid, 80, now)], wallet_id=wid)  # noqa: B023
@@ -425,4 +435,66 @@ def test_two_expiry_jobs_racing_expire_once(db: Db, now: datetime) -> None:
     assert sorted(p for _w, p in oks(results)) == [0, 200]
     assert count_transfers(wid, kind="expiry") == 1
     assert account(pid)["balance"] == 100
+    assert_verified()
+
+
+def test_parallel_refunds_of_one_spend_refund_once(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    wid = wallet(pid)
+    spent = spend(wid, 70, now)
+
+    def refund() -> Posted:
+        with write_tx() as session:
+            return ledger.refund(session, spent.id, now, expires_at=now + timedelta(days=730))
+
+    results = race(db, [refund] * 4, wallet_id=wid)
+    assert errors(results) == []
+    assert len({p.id for p in oks(results)}) == 1
+    assert count_transfers(wid, kind="refund") == 1
+    assert account(pid)["balance"] == 100
+    assert_verified()
+
+
+def test_the_hold_expiry_job_survives_a_commit_that_won_the_race(db: Db, now: datetime) -> None:
+    """The job picks the hold while it is open; the cashier's commit takes the wallet first."""
+    pid = enrol(now)
+    wid = wallet(pid)
+    h = hold(wid, 60, now)  # expires at now + 15 min
+    keep_going = hold(wid, 10, now)
+    results: dict[str, Outcome] = {}
+
+    def commit() -> None:
+        try:
+            with write_tx() as session:
+                results["commit"] = ("ok", ledger.commit_hold(session, h["id"], now + timedelta(minutes=14)))
+        except Exception as exc:  # collected and asserted below
+            results["commit"] = ("err", exc)
+
+    def job() -> None:
+        try:
+            with write_tx() as session:
+                results["job"] = ("ok", ledger.expire_holds(session, now + timedelta(minutes=16)))
+        except Exception as exc:  # collected and asserted below
+            results["job"] = ("err", exc)
+
+    threads = [threading.Thread(target=commit, daemon=True), threading.Thread(target=job, daemon=True)]
+    if db.is_postgres:  # queue the commit first, then the job (which has read the open holds already)
+        with WalletLock(db, wid) as lock:
+            threads[0].start()
+            lock.wait_for(1)
+            threads[1].start()
+            lock.wait_for(2)
+    else:  # BEGIN IMMEDIATE serialises the whole use case: the commit simply goes first
+        threads[0].start()
+        threads[0].join(timeout=60)
+        threads[1].start()
+    for t in threads:
+        t.join(timeout=60)
+    assert results["commit"][0] == "ok", results
+    assert results["job"][0] == "ok", results
+    with read_tx() as session:
+        statuses = dict(session.connection().execute(select(_holds.c.id, _holds.c.status)).all())
+    assert statuses == {h["id"]: "committed", keep_going["id"]: "expired"}
+    acc = account(pid)
+    assert (acc["balance"], acc["held"]) == (40, 0)
     assert_verified()

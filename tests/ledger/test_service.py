@@ -292,6 +292,32 @@ def test_reversing_an_unspent_earning_takes_back_its_own_lot(db: Db, now: dateti
     assert_verified()
 
 
+def test_reversing_an_expired_earning_takes_back_only_what_expiry_did_not(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    out = ingest_one(now, referral(pid, utc(2024, 6, 20, 2, 30)))  # 200, expires 2026-06-20
+    spend(pid, 50, now)  # from the expiring lot
+    later = now + timedelta(days=10)
+    assert expire(later) == (1, 150)
+    result = revoke(later, event_id=out["event_id"])
+    assert result["reversed"] == [{"rule": "referral", "points": -50}]  # the spent part; expiry took the rest
+    acc = account(pid)
+    assert (acc["balance"], acc["debt"]) == (50, 50)
+    assert [lot["remaining"] for lot in lots(pid)] == [0, 100]
+    assert_verified()
+
+
+def test_reversing_a_wholly_expired_earning_posts_nothing(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    out = ingest_one(now, referral(pid, utc(2024, 6, 20, 2, 30)))
+    later = now + timedelta(days=10)
+    expire(later)
+    n = len(transfers(pid))
+    assert revoke(later, event_id=out["event_id"])["reversed"] == []
+    assert len(transfers(pid)) == n
+    assert balance(pid, later) == 100
+    assert_verified()
+
+
 # --- holds ------------------------------------------------------------------------------
 
 def test_hold_allocates_lots_and_commit_moves_them_to_redemptions(db: Db, now: datetime) -> None:

@@ -25,7 +25,7 @@ from carepoints.events.errors import BatchTooLargeError, EventConflictError, Eve
 from carepoints.events.models import Event
 from carepoints.events.schemas import EventIn, parse_event
 from carepoints.kit.batching import GroupCommitter
-from carepoints.kit.bulk import insert_rows, marks
+from carepoints.kit.bulk import fetch, insert_rows, marks
 from carepoints.kit.db import table, write_tx
 from carepoints.kit.errors import AppError
 from carepoints.kit.ids import is_id, new_id
@@ -192,7 +192,7 @@ def _stored(session: Session, items: list[_Item]) -> dict[tuple[str, str], tuple
     keys = sorted({i.event.source_event_id for i in items if i.event})
     sql = ("SELECT source, source_event_id, id, payload_hash, outcome FROM events "  # noqa: S608
            f"WHERE source IN ({marks(conn, len(sources))}) AND source_event_id IN ({marks(conn, len(keys))})")
-    rows = conn.exec_driver_sql(sql, (*sources, *keys))
+    rows = fetch(conn, sql, (*sources, *keys))
     return {(r[0], r[1]): (r[2], r[3], r[4] if isinstance(r[4], dict) else orjson.loads(r[4])) for r in rows}
 
 

@@ -8,7 +8,8 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from operator import itemgetter
@@ -16,6 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Date, Table
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from carepoints.kit.types import UTCDateTime
@@ -86,6 +88,30 @@ def _params(rows: Iterable[Sequence[Any]], convert: tuple[tuple[int, Converter],
     return out
 
 
+@contextmanager
+def _cursor(conn: Connection) -> Iterator[Any]:
+    """A DBAPI cursor on the connection's current transaction: the hot paths skip
+    SQLAlchemy's per-statement machinery, which costs more than the statement.
+    Driver errors surface as SQLAlchemy's, as if the statement had gone through it."""
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbapi = conn.dialect.dbapi
+    try:
+        yield cur
+    except dbapi.IntegrityError as exc:  # type: ignore[union-attr]
+        raise sa_exc.IntegrityError(None, None, exc) from exc
+    except dbapi.Error as exc:  # type: ignore[union-attr]
+        raise sa_exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc  # type: ignore[union-attr]
+    finally:
+        cur.close()
+
+
+def fetch(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Run a driver-level query (placeholders from `marks`) and return all rows."""
+    with _cursor(conn) as cur:
+        cur.execute(sql, tuple(params))
+        return list(cur.fetchall())
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], on_conflict: str = "") -> None:
     """INSERT many rows (all with the same keys) in one executemany; `on_conflict`
     is an optional `ON CONFLICT (...) DO ...` clause (the same on SQLite and PostgreSQL)."""
@@ -93,8 +119,9 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
         return
     columns = tuple(rows[0])
     sql, convert = _plan(table, columns, conn.dialect.name, "insert", ())
-    pick = itemgetter(*columns)
-    conn.exec_driver_sql(f"{sql} {on_conflict}" if on_conflict else sql, _params(map(pick, rows), convert))
+    pick = itemgetter(*columns) if len(columns) > 1 else (lambda r: (r[columns[0]],))
+    with _cursor(conn) as cur:
+        cur.executemany(f"{sql} {on_conflict}" if on_conflict else sql, _params(map(pick, rows), convert))
 
 
 def update_rows(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], set_: Sequence[str],
@@ -105,8 +132,9 @@ def update_rows(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], s
     if not rows:
         return 0
     sql, convert = _plan(table, tuple(set_), conn.dialect.name, "update", tuple(where))
-    result = conn.exec_driver_sql(sql, _params(rows, convert))
-    return int(result.rowcount)
+    with _cursor(conn) as cur:
+        cur.executemany(sql, _params(rows, convert))
+        return int(cur.rowcount)
 
 
 def values_clause(dialect: str, rows: int, casts: Sequence[str | None]) -> str:

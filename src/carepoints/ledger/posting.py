@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carepoints.kit.bulk import insert_rows, marks, update_rows
+from carepoints.kit.bulk import fetch, insert_rows, marks, update_rows
 from carepoints.kit.db import is_postgres, table
 from carepoints.kit.ids import new_id
 from carepoints.ledger.accounts import SYSTEM_IDS, System
@@ -95,7 +95,7 @@ class Poster:
         if conn.dialect.name == "postgresql":
             sql += " FOR UPDATE"
         out: dict[str, str] = {}
-        for wid, bal, debt, held, seq, head, pid in conn.exec_driver_sql(sql, tuple(pids)):
+        for wid, bal, debt, held, seq, head, pid in fetch(conn, sql, pids):
             if wid not in self.wallets:
                 self.wallets[wid] = WalletState(wid, bal, debt, held, seq, head, seq, held)
             out[pid] = wid

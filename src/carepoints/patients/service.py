@@ -10,7 +10,7 @@ from datetime import date, datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from carepoints.kit.bulk import as_date, marks
+from carepoints.kit.bulk import as_date, fetch, marks
 from carepoints.kit.ids import is_id, new_id
 from carepoints.patients.errors import ExternalIdTakenError, PatientNotFoundError
 from carepoints.patients.models import Consent, ExternalId, Patient
@@ -110,7 +110,7 @@ def resolve(session: Session, ids: Iterable[str], refs: Iterable[tuple[str, str]
         sql = ("SELECT p.id, p.tier, p.birth_date, p.status, EXISTS (SELECT 1 FROM consents c "  # noqa: S608
                "WHERE c.patient_id = p.id AND c.purpose = 'points_programme' AND c.withdrawn_at IS NULL) "
                f"FROM patients p WHERE p.id IN ({marks(conn, len(wanted))})")
-        for pid, tier, birth, status, consent in conn.exec_driver_sql(sql, tuple(wanted)):
+        for pid, tier, birth, status, consent in fetch(conn, sql, wanted):
             found[pid] = Resolved(pid, tier, as_date(birth) if birth else None, status, bool(consent))
     return found, by_ref
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from carepoints.config import get_settings
+from carepoints.kit.bulk import fetch
 from carepoints.kit.time import utc_now
 from carepoints.rules.engine import EPOCH, CompiledProgramme, ProgrammeSet
 from carepoints.rules.errors import ProgrammeInvalidError
@@ -77,7 +78,7 @@ _cache_lock = threading.Lock()
 def programmes(session: Session) -> ProgrammeSet:
     """Every version, compiled; revalidated against the newest version number."""
     conn = session.connection()
-    newest = conn.exec_driver_sql("SELECT max(version) FROM program_versions").scalar() or 0
+    newest = fetch(conn, "SELECT max(version) FROM program_versions")[0][0] or 0
     url = str(conn.engine.url)
     hit = _cache.get(url)
     if hit is not None and hit[0] == newest:

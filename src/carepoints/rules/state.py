@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from carepoints.kit.bulk import as_date, as_datetime, insert_rows, marks, update_rows, values_clause
+from carepoints.kit.bulk import as_date, as_datetime, fetch, insert_rows, marks, update_rows, values_clause
 from carepoints.kit.db import table
 from carepoints.rules.engine import (
     CompiledProgramme,
@@ -92,7 +92,7 @@ class StateStore:
                 sql = (f"WITH k(p, key) AS ({values_clause(dialect, len(chunk), (None, None))}) "  # noqa: S608
                        "SELECT c.patient_id, c.key, c.used FROM k JOIN rule_counters c "
                        "ON c.patient_id = k.p AND c.key = k.key")
-                for pid, key, used in conn.exec_driver_sql(sql, tuple(x for pair in chunk for x in pair)):
+                for pid, key, used in fetch(conn, sql, [x for pair in chunk for x in pair]):
                     patients[pid].counters[key] = used
         if groups and run_windows:
             one = timedelta(days=1)
@@ -108,7 +108,7 @@ class StateStore:
                 params: list[object] = []
                 for pid, (lo, hi) in span_chunk:
                     params += [pid, (lo - one).isoformat(), (hi + one).isoformat()]
-                for pid, grp, first, last in conn.exec_driver_sql(sql, (*params, *grps)):
+                for pid, grp, first, last in fetch(conn, sql, (*params, *grps)):
                     patients[pid].runs.setdefault(grp, []).append((as_date(first), as_date(last)))
             for pid in run_windows:
                 st = patients[pid]
@@ -118,7 +118,7 @@ class StateStore:
                     self._runs0[(pid, grp)] = list(runs)
         sql = ("SELECT id, patient_id, starts_at, ends_at, trigger_event_id FROM suspensions "  # noqa: S608
                f"WHERE patient_id IN ({marks(conn, len(ids))})")
-        for sid, pid, begin, end, trig in conn.exec_driver_sql(sql, tuple(ids)):
+        for sid, pid, begin, end, trig in fetch(conn, sql, ids):
             patients[pid].suspensions.append(SuspensionRec(sid, as_datetime(begin), as_datetime(end), trig))
         if no_shows:
             n = table(NoShow)
