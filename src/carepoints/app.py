@@ -3,6 +3,7 @@ in the embedded default, the in-process job scheduler."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,8 +21,19 @@ from carepoints.kit.db import get_engine
 from carepoints.kit.web import JSON, install_error_handlers
 
 
+def _tune_gc() -> None:
+    """Keep the cyclic collector off the request path: everything alive at start
+    (modules, metadata, compiled programme) is frozen out of its scans, and
+    collections run far less often. Full collections of a warm heap otherwise
+    stall every thread for tens of milliseconds (the p99 of event ingest)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    _tune_gc()
     settings = get_settings()
     scheduler = None
     if settings.scheduler != "off" and settings.is_sqlite:
