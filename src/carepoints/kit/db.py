@@ -11,10 +11,13 @@ Only the edge (request, job, CLI command) commits: `write_tx()` and
 from __future__ import annotations
 
 import atexit
+import fcntl
 import logging
+import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
@@ -150,18 +153,65 @@ def _maker(engine: Engine, write: bool) -> sessionmaker[Session]:
     return maker
 
 
+class _WriterLock:
+    """Hands SQLite's single write lock from writer to writer without polling.
+
+    SQLite lets one writer in at a time; the others wait in its busy handler,
+    which sleeps in growing steps (1, 2, 5, … 100 ms), so with several
+    processes (`serve --workers N`) a waiting request can sleep long after the
+    lock is free. Writers here first queue on an exclusive flock of a file
+    beside the database, which the kernel hands over the moment it is
+    released; BEGIN IMMEDIATE then never waits. Reentrant per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            fd = getattr(self._local, "fd", None)
+            if fd is None:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._local.fd = fd
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        self._local.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._local.depth -= 1
+            if self._local.depth == 0:
+                fcntl.flock(self._local.fd, fcntl.LOCK_UN)
+
+
+_writer_locks: dict[str, _WriterLock] = {}  # by database file
+
+
+def _writer_lock(engine: Engine) -> AbstractContextManager[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        return nullcontext()
+    lock = _writer_locks.get(database)
+    if lock is None:
+        lock = _writer_locks.setdefault(database, _WriterLock(Path(database + ".writer-lock")))
+    return lock.hold()
+
+
 @contextmanager
 def write_tx(engine: Engine | None = None) -> Iterator[Session]:
     """One use case that writes: commit on success, roll back on any error."""
-    session = _maker(engine or get_engine(), write=True)()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    engine = engine or get_engine()
+    with _writer_lock(engine):
+        session = _maker(engine, write=True)()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
 
 @contextmanager
