@@ -25,7 +25,7 @@ from carepoints.events.errors import BatchTooLargeError, EventConflictError, Eve
 from carepoints.events.models import Event
 from carepoints.events.schemas import EventIn, parse_event
 from carepoints.kit.batching import GroupCommitter
-from carepoints.kit.bulk import fetch, insert_rows, marks
+from carepoints.kit.bulk import fetch, insert_rows, marks, savepoint
 from carepoints.kit.db import table, write_tx
 from carepoints.kit.errors import AppError
 from carepoints.kit.ids import is_id, new_id
@@ -102,24 +102,20 @@ def ingest(session: Session, raw_items: Sequence[Any], now: datetime) -> list[Re
             item.error = exc
     live = [i for i in items if i.error is None]
     if live:
-        nested = session.begin_nested()
+        conn = session.connection()
         try:
-            _run(session, live, now)
-            nested.commit()
+            with savepoint(conn):
+                _run(session, live, now)
         except IntegrityError:
-            nested.rollback()
             for item in live:
                 item.outcome, item.row, item.error = None, None, None
                 item.messages.clear()
-                one = session.begin_nested()
                 try:
-                    _run(session, [item], now)
-                    one.commit()
+                    with savepoint(conn):
+                        _run(session, [item], now)
                 except IntegrityError:
-                    one.rollback()
                     item.outcome, item.error = None, EventConflictError()
                 except AppError as exc:
-                    one.rollback()
                     item.outcome, item.error = None, exc
     return [item.error if item.error is not None else item.outcome or {} for item in items]
 

@@ -105,6 +105,22 @@ def _cursor(conn: Connection) -> Iterator[Any]:
         cur.close()
 
 
+@contextmanager
+def savepoint(conn: Connection, name: str = "cp_item") -> Iterator[None]:
+    """A driver-level savepoint: rolled back (and released) if the block raises."""
+    with _cursor(conn) as cur:
+        cur.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        with _cursor(conn) as cur:
+            cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            cur.execute(f"RELEASE SAVEPOINT {name}")
+        raise
+    with _cursor(conn) as cur:
+        cur.execute(f"RELEASE SAVEPOINT {name}")
+
+
 def fetch(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     """Run a driver-level query (placeholders from `marks`) and return all rows."""
     with _cursor(conn) as cur:
