@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import pytest
+
+from carepoints.config import get_settings, reset_settings
 from tests.conftest import Db
 from tests.helpers import balance, bp, enrol, event, ingest
 
@@ -13,3 +17,44 @@ def test_welcome_and_seven_day_streak(db: Db, now: datetime) -> None:
     evs = [event(pid, "health.measurement", day0 + timedelta(days=d, hours=h), bp()) for d in range(7) for h in (0, 9)]
     ingest(now, *evs)
     assert balance(pid, now) == 340
+
+
+def test_dev_otp_is_refused_with_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAREPOINTS_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    monkeypatch.setenv("CAREPOINTS_DEV_OTP", "1")
+    reset_settings()
+    try:
+        with pytest.raises(RuntimeError, match="DEV_OTP"):
+            get_settings()
+    finally:
+        monkeypatch.delenv("CAREPOINTS_DEV_OTP")
+        reset_settings()
+
+
+def test_postgresql_requires_its_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAREPOINTS_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    monkeypatch.delenv("CAREPOINTS_SECRET_KEY", raising=False)
+    monkeypatch.delenv("CAREPOINTS_CHECKPOINT_KEY", raising=False)
+    reset_settings()
+    try:
+        with pytest.raises(RuntimeError, match="CAREPOINTS_SECRET_KEY"):
+            get_settings()
+    finally:
+        reset_settings()
+
+
+def test_sqlite_secrets_are_generated_once_beside_the_database(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAREPOINTS_DATABASE_URL", f"sqlite:///{tmp_path}/cp.db")
+    for name in ("CAREPOINTS_SECRET_KEY", "CAREPOINTS_CHECKPOINT_KEY", "CAREPOINTS_PII_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    reset_settings()
+    try:
+        first = get_settings().secret_key
+        key_file = tmp_path / "carepoints.keys.json"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        reset_settings()
+        assert get_settings().secret_key == first
+        assert len(first) >= 32
+    finally:
+        reset_settings()

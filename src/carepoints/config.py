@@ -59,6 +59,8 @@ class Settings(BaseSettings):
 
 
 def _fill_secrets(settings: Settings) -> Settings:
+    if settings.dev_otp and not settings.is_sqlite:
+        raise RuntimeError("CAREPOINTS_DEV_OTP=1 is for local development on SQLite; it is refused with PostgreSQL")
     missing = [name for name in _GENERATED if not getattr(settings, name)]
     if not missing:
         return settings
