@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -20,8 +21,6 @@ log = logging.getLogger("carepoints")
 
 
 def _default(value: Any) -> Any:
-    from decimal import Decimal
-
     if isinstance(value, Decimal):
         return f"{value:.2f}"
     raise TypeError

@@ -108,21 +108,11 @@ def resolve(session: Session, ids: Iterable[str], refs: Iterable[tuple[str, str]
     found: dict[str, Resolved] = {}
     if wanted:
         sql = ("SELECT p.id, p.tier, p.birth_date, p.status, EXISTS (SELECT 1 FROM consents c "  # noqa: S608
-               "WHERE c.patient_id = p.id AND c.purpose = 'points_programme' AND c.withdrawn_at IS NULL) "
+               f"WHERE c.patient_id = p.id AND c.purpose = {marks(conn, 1)} AND c.withdrawn_at IS NULL) "
                f"FROM patients p WHERE p.id IN ({marks(conn, len(wanted))})")
-        for pid, tier, birth, status, consent in fetch(conn, sql, wanted):
+        for pid, tier, birth, status, consent in fetch(conn, sql, (PROGRAMME, *wanted)):
             found[pid] = Resolved(pid, tier, as_date(birth) if birth else None, status, bool(consent))
     return found, by_ref
-
-
-def programme_consent(session: Session, patient_ids: Iterable[str]) -> set[str]:
-    """Patients who hold an unwithdrawn consent to the points programme."""
-    ids = list(patient_ids)
-    if not ids:
-        return set()
-    rows = session.connection().execute(select(Consent.patient_id).where(
-        Consent.patient_id.in_(ids), Consent.purpose == PROGRAMME, Consent.withdrawn_at.is_(None)))
-    return {r[0] for r in rows}
 
 
 def exists(session: Session, patient_id: str) -> bool:
