@@ -58,3 +58,19 @@ def test_sqlite_secrets_are_generated_once_beside_the_database(tmp_path: Path,
         assert len(first) >= 32
     finally:
         reset_settings()
+
+
+def test_database_errors_never_carry_statement_parameters(db: Db, now: datetime) -> None:
+    """Parameters can be names and phone numbers: they must not reach logs through error texts."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from carepoints.kit.db import write_tx
+
+    pid = enrol(now)
+    with pytest.raises(IntegrityError) as caught, write_tx() as session:
+        session.execute(text("INSERT INTO patients (id, name, phone, sex, status, tier, elderly_mode, created_at) "
+                             "VALUES (:id, :name, :phone, 'female', 'active', 'standard', false, :at)"),
+                        {"id": pid, "name": "王秀英", "phone": "13912345678", "at": now})
+    assert "王秀英" not in str(caught.value)
+    assert "13912345678" not in str(caught.value)

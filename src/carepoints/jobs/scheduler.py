@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import traceback
 from datetime import datetime, timedelta
 
 from carepoints.config import get_settings
@@ -56,6 +57,7 @@ class Scheduler:
                     log.info("job %s done: %s", name, result)
                 except registry.AlreadyRunError:
                     pass
-                except Exception:
-                    log.exception("job %s failed", name)
+                except Exception as exc:  # type and place only: messages can quote row values
+                    log.error("job %s failed: %s\n%s", name, type(exc).__name__,
+                              "".join(traceback.format_tb(exc.__traceback__)))
             last = now

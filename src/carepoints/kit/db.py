@@ -103,12 +103,13 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                pool_size=pool_size, max_overflow=20, json_serializer=_json_dumps,
-                               json_deserializer=orjson.loads)
+                               json_deserializer=orjson.loads, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True,
-                               json_serializer=_json_dumps, json_deserializer=orjson.loads)
+                               json_serializer=_json_dumps, json_deserializer=orjson.loads,
+                               hide_parameters=True)  # statement parameters may hold PII: never in errors or logs
     return engine
 
 

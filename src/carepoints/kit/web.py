@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from decimal import Decimal
 from typing import Any
 
@@ -60,7 +61,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSON({"error": code, "detail": detail}, status_code=exc.status_code)
 
     async def crash(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # The exception's text can quote row values (PostgreSQL's "Failing row contains …"):
+        # log its type and where it happened, never its message.
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("unhandled %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, frames)
         return JSON({"error": "internal.error", "detail": "服务器内部错误 / Internal error"}, status_code=500)
 
     app.add_exception_handler(AppError, app_error)
