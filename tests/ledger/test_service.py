@@ -265,6 +265,7 @@ def test_penalty_skips_held_lots(db: Db, now: datetime) -> None:
 
 
 def test_reversing_an_earning_whose_lot_was_spent_creates_debt(db: Db, now: datetime) -> None:
+    """The reversal takes what is left in other lots first; only the rest becomes debt."""
     pid = enrol(now)
     out = ingest_one(now, referral(pid, now - timedelta(days=10)))
     spend(pid, 250, now)  # the referral lot (first to expire) and 50 of the welcome lot
@@ -272,8 +273,8 @@ def test_reversing_an_earning_whose_lot_was_spent_creates_debt(db: Db, now: date
     assert result["reversed"] == [{"rule": "referral", "points": -200}]
     assert result["balance"] == -150
     acc = account(pid)
-    assert (acc["balance"], acc["debt"]) == (-150, 200)
-    assert [lot["remaining"] for lot in lots(pid)] == [0, 50]
+    assert (acc["balance"], acc["debt"]) == (-150, 150)
+    assert [lot["remaining"] for lot in lots(pid)] == [0, 0]
     reversal = transfers(pid)[-1]
     assert (reversal["kind"], reversal["reverses_id"]) == ("reversal", earn_transfer(out["event_id"])["id"])
     assert (reversal["to_account_id"], reversal["amount"]) == (SYSTEM_IDS[System.issuance], 200)
@@ -301,8 +302,8 @@ def test_reversing_an_expired_earning_takes_back_only_what_expiry_did_not(db: Db
     result = revoke(later, event_id=out["event_id"])
     assert result["reversed"] == [{"rule": "referral", "points": -50}]  # the spent part; expiry took the rest
     acc = account(pid)
-    assert (acc["balance"], acc["debt"]) == (50, 50)
-    assert [lot["remaining"] for lot in lots(pid)] == [0, 100]
+    assert (acc["balance"], acc["debt"]) == (50, 0)  # taken from the welcome lot, no debt beside it
+    assert [lot["remaining"] for lot in lots(pid)] == [0, 50]
     assert_verified()
 
 
@@ -750,4 +751,31 @@ def test_a_penalty_in_the_same_batch_as_an_earning_consumes_the_new_lot(db: Db, 
     assert acc["balance"] == 150
     assert acc["debt"] == 0
     assert [lot["remaining"] for lot in lots(pid)] == [150, 0]
+    assert_verified()
+
+
+def test_a_reversal_never_leaves_debt_beside_unspent_points(db: Db, now: datetime) -> None:
+    """Review finding: debt next to an unspent lot was charged again when that lot expired."""
+    pid = enrol(now)
+    late = ingest_one(now, event(pid, "medication.taken", now - timedelta(days=700), {"plan_id": "P1"}))
+    spend(pid, 10, now)  # first-expiring first: the medication lot
+    revoke(now, event_id=late["event_id"])
+    acc = account(pid)
+    assert (acc["balance"], acc["debt"]) == (90, 0)
+    expire(now + timedelta(days=800))  # the welcome lot expires with exactly what is left
+    assert balance(pid, now + timedelta(days=800)) == 0
+    assert_verified()
+
+
+def test_revoking_an_earning_refunded_after_its_lot_expired_charges_nothing_twice(db: Db, now: datetime) -> None:
+    """Review finding: the expired part of a refund was not recorded against its lot."""
+    pid = enrol(now)
+    out = ingest_one(now, event(pid, "medication.taken", now - timedelta(days=700), {"plan_id": "P1"}))
+    spent = spend(pid, 10, now)  # takes the medication lot, which expires in about a month
+    later = now + timedelta(days=40)
+    refund(spent.id, later)  # its lot has expired: the 10 go to expiry
+    assert balance(pid, later) == 100
+    revoke(later, event_id=out["event_id"])
+    assert balance(pid, later) == 100  # nothing of it was left to take back
+    assert account(pid)["debt"] == 0
     assert_verified()

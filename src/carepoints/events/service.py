@@ -37,7 +37,7 @@ from carepoints.ledger.posting import Poster
 from carepoints.patients import service as patients
 from carepoints.patients.errors import PatientNotFoundError
 from carepoints.rules import service as rules
-from carepoints.rules.engine import EventView, PatientState, ProgrammeSet, apply, evaluate
+from carepoints.rules.engine import EventView, PatientState, ProgrammeSet, apply, effective, evaluate
 from carepoints.rules.state import StateStore, candidate_keys, undo
 
 MAX_BATCH = 1000
@@ -211,8 +211,9 @@ def _load_state(store: StateStore, programmes: ProgrammeSet, items: list[_Item],
             day = ev.occurred_at.astimezone(tz).date()
             lo, hi = windows.get(pid, (day, day))
             windows[pid] = (min(lo, day), max(hi, day))
-        if ev.type in ("appointment.no_show", "appointment.attended"):
-            no_shows = True
+        if effective(EventView("", ev.type, ev.occurred_at, ev.attributes)).type in (
+                "appointment.no_show", "appointment.attended"):
+            no_shows = True  # offline entries count as the behaviour they stand for
         if pid not in states:
             p = found[pid]
             states[pid] = PatientState(pid, p.programme_consent and p.status == "active", p.tier, p.birth_date)

@@ -52,27 +52,40 @@ class GroupCommitter(Generic[J, R]):
     def _loop(self) -> None:
         carry: tuple[J, Future[R]] | None = None
         while True:
-            group = [carry] if carry is not None else [self._queue.get()]
-            carry = None
-            total = self._size(group[0][0])
-            while total < self._max:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if total + self._size(nxt[0]) > self._max:
-                    carry = nxt
-                    break
-                group.append(nxt)
-                total += self._size(nxt[0])
+            try:
+                carry = self._next_group(carry)
+            except Exception:  # the writer must outlive any one group
+                log.error("event writer group failed unexpectedly", exc_info=False)
+                carry = None
+
+    def _next_group(self, carry: tuple[J, Future[R]] | None) -> tuple[J, Future[R]] | None:
+        """Take one group (starting with `carry`) and run it; returns the job that did not fit."""
+        group = [carry] if carry is not None else [self._queue.get()]
+        carry = None
+        total = self._size(group[0][0])
+        while total < self._max:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if total + self._size(nxt[0]) > self._max:
+                carry = nxt
+                break
+            group.append(nxt)
+            total += self._size(nxt[0])
+        # Jobs whose caller gave up (a cancelled request) are dropped, not run.
+        group = [g for g in group if g[1].set_running_or_notify_cancel()]
+        if group:
             self._run(group)
+        return carry
 
     def _run(self, group: list[tuple[J, Future[R]]]) -> None:
         try:
             results = self._handler([job for job, _ in group])
         except Exception as exc:
             if len(group) == 1:
-                group[0][1].set_exception(exc)
+                if not group[0][1].done():
+                    group[0][1].set_exception(exc)
                 return
             # One job broke the shared transaction: run each on its own so only it fails.
             log.warning("group of %d failed; retrying its jobs one by one", len(group))
@@ -80,4 +93,5 @@ class GroupCommitter(Generic[J, R]):
                 self._run([item])
             return
         for (_job, future), result in zip(group, results, strict=True):
-            future.set_result(result)
+            if not future.done():
+                future.set_result(result)

@@ -217,9 +217,9 @@ class Poster:
         if not allow_debt and amount > w.available:
             raise InsufficientPointsError()
         lots = self.open_lots(wallet_id)
-        if first_lot is not None:
+        if first_lot is not None:  # a reversal takes from its own lot first, then first-expiring others
             own = self.lot(first_lot)
-            lots = [own, *[lot for lot in lots if lot.id != first_lot]] if own.free > 0 else []
+            lots = [own, *[lot for lot in lots if lot.id != first_lot]]
         posted = self._append(w, counterparty, -amount, kind, at, **meta)  # type: ignore[arg-type]
         left = amount
         for lot in lots:
@@ -243,7 +243,8 @@ class Poster:
         refilled; what no lot recorded (a penalty's debt part) becomes a new lot."""
         w = self.wallet(wallet_id)
         posted = self._append(w, counterparty, amount, kind, at, **meta)  # type: ignore[arg-type]
-        left, expired = amount, 0
+        left = amount
+        expired: list[tuple[LotState, int]] = []
         parts: list[tuple[LotState, int]] = []
         for lot_id, taken in consumed:
             if left == 0:
@@ -251,10 +252,7 @@ class Poster:
             part = min(taken, left)
             left -= part
             lot = self.lot(lot_id)
-            if lot.expires_at <= self.now:
-                expired += part
-            else:
-                parts.append((lot, part))
+            (expired if lot.expires_at <= self.now else parts).append((lot, part))
         fresh = left
         repay = min(w.debt, fresh + sum(p for _, p in parts))
         w.debt -= repay
@@ -275,7 +273,12 @@ class Poster:
             self._lot_by_id[lot.id] = lot
             self._new_lot(lot, at)
         if expired:
-            self._append(w, System.expiry, -expired, "expiry", self.now)
+            # Recorded against the lots as a refill and its expiry, so that the
+            # lot's history says where those points went (reversals rely on it).
+            gone = self._append(w, System.expiry, -sum(p for _, p in expired), "expiry", self.now)
+            for lot, part in expired:
+                self._alloc(posted.id, lot, -part)
+                self._alloc(gone.id, lot, part)
         return posted
 
     def _reopen(self, lot: LotState) -> None:

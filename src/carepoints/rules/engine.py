@@ -449,8 +449,6 @@ def evaluate(programmes: ProgrammeSet, raw: EventView, state: PatientState, now:
                 used[owed_key(rule.code)] = used.get(owed_key(rule.code), 0) - settled
                 decision.bump(owed_key(rule.code), -settled, None)
             units -= settled
-            if units:
-                decision.streak_units[rule.code] = units
             points *= units
             if points == 0:
                 continue
@@ -491,6 +489,8 @@ def evaluate(programmes: ProgrammeSet, raw: EventView, state: PatientState, now:
         sign = "+{points}积分" if points > 0 else "-{points}积分"
         template = rule.message.zh if rule.message else rule.names.zh + sign
         decision.awards.append(Award(rule.code, points, _fmt(template, points)))
+        if rule.streak:  # units actually paid (a withheld award pays none)
+            decision.streak_units[rule.code] = units
 
     if not decision.awards:
         loud = [n for n, quiet in blocked if not quiet]
