@@ -74,3 +74,16 @@ def test_database_errors_never_carry_statement_parameters(db: Db, now: datetime)
                         {"id": pid, "name": "王秀英", "phone": "13912345678", "at": now})
     assert "王秀英" not in str(caught.value)
     assert "13912345678" not in str(caught.value)
+
+
+def test_postgresql_checkpoint_key_is_derived_not_the_token_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAREPOINTS_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    monkeypatch.setenv("CAREPOINTS_SECRET_KEY", "s" * 40)
+    monkeypatch.delenv("CAREPOINTS_CHECKPOINT_KEY", raising=False)
+    reset_settings()
+    try:
+        settings = get_settings()
+        assert settings.checkpoint_key
+        assert settings.checkpoint_key != settings.secret_key
+    finally:
+        reset_settings()

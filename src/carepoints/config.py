@@ -6,6 +6,8 @@ fresh machine; with PostgreSQL they must come from the environment."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -66,8 +68,9 @@ def _fill_secrets(settings: Settings) -> Settings:
         return settings
     if not settings.is_sqlite:
         if "checkpoint_key" in missing and settings.secret_key:
-            # The checkpoint key derives from the secret key unless set on its own.
-            settings.checkpoint_key = settings.secret_key
+            # Derived, not equal: whoever verifies checkpoints must not be able to sign tokens.
+            settings.checkpoint_key = hmac.new(settings.secret_key.encode(), b"carepoints-checkpoint",
+                                               hashlib.sha256).hexdigest()
             missing.remove("checkpoint_key")
         missing = [m for m in missing if m != "pii_key"]  # PII encryption arrives with the trust issue
         if missing:

@@ -175,3 +175,21 @@ def test_unknown_routes_answer_json_errors(api: Api) -> None:
     assert (r.status_code, r.json()["error"]) == (404, "resource.not_found")
     r = api.request("DELETE", "/events")
     assert (r.status_code, r.json()["error"]) == (405, "request.method_not_allowed")
+
+
+def test_a_key_that_must_sign_is_refused_unsigned(api: Api) -> None:
+    """API.md: keys created with --require-signature must sign; signing is not accepted yet, so they are refused."""
+    with write_tx() as session:
+        _kid, secret = security.create_api_key(session, "signer", "integration", utc_now(), require_signature=True)
+    r = api.get(f"/patients/{UNKNOWN}", key=secret)
+    assert r.status_code == 401
+    assert r.json()["error"] == "auth.signature_required"
+
+
+def test_a_deactivated_staff_member_s_token_stops_working(api: Api) -> None:
+    api.make_staff("leaver", PASSWORD, "frontdesk")
+    token = _token(api, "leaver")
+    with write_tx() as session:
+        security.deactivate_staff(session, "leaver")
+    r = api.get(f"/patients/{UNKNOWN}", key=token)  # first use after deactivation: nothing cached
+    assert r.status_code == 401

@@ -106,18 +106,38 @@ def ingest(session: Session, raw_items: Sequence[Any], now: datetime) -> list[Re
         try:
             with savepoint(conn):
                 _run(session, live, now)
-        except IntegrityError:
+        except IntegrityError as exc:
+            if not _source_key_clash(exc):
+                raise  # any other constraint failing is a bug, not a client's conflict
+            # Item by item, holding all the batch's wallets first (primary-key order, as
+            # every writer takes them) so that retries cannot deadlock each other.
+            _lock_wallets(session, live, now)
             for item in live:
                 item.outcome, item.row, item.error = None, None, None
                 item.messages.clear()
                 try:
                     with savepoint(conn):
                         _run(session, [item], now)
-                except IntegrityError:
+                except IntegrityError as exc:
+                    if not _source_key_clash(exc):
+                        raise
                     item.outcome, item.error = None, EventConflictError()
                 except AppError as exc:
                     item.outcome, item.error = None, exc
     return [item.error if item.error is not None else item.outcome or {} for item in items]
+
+
+def _source_key_clash(exc: IntegrityError) -> bool:
+    """The unique (source, source_event_id) of accepted events, taken by a concurrent request."""
+    return "source_event_id" in str(exc.orig)
+
+
+def _lock_wallets(session: Session, items: list[_Item], now: datetime) -> None:
+    refs = [i.event.patient for i in items if i.event]
+    found, _refs = patients.resolve(session, [r.id for r in refs if r.id],
+                                     [(r.system, r.value) for r in refs if r.id is None])  # type: ignore[misc]
+    if found:
+        Poster(session, now).lock_patients(set(found))
 
 
 class _InFutureError(AppError):

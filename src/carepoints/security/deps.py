@@ -14,8 +14,9 @@ from carepoints.kit.web import TTLCache, bearer
 from carepoints.security import service
 from carepoints.security.service import Principal
 
-# API-key checks are cached for a few seconds per process: a revoked key
-# stops working within that time.
+# Credential checks (API keys, and staff tokens against the user's current
+# role and status) are cached for a few seconds per process: a revoked key or
+# a deactivated user stops working within that time.
 _keys = TTLCache(ttl=5.0)
 
 
@@ -30,8 +31,7 @@ async def current_principal(request: Request) -> Principal:
     if isinstance(hit, Principal):
         return hit
     principal = await run_in_threadpool(_lookup, credential)
-    if principal.kind == "api_key":
-        _keys.put(credential, principal)
+    _keys.put(credential, principal)  # keys and tokens alike: a revocation takes effect within seconds
     return principal
 
 

@@ -17,3 +17,8 @@ class UnknownRoleError(AppError):
 class UsernameTakenError(ConflictError):
     code = "auth.username_taken"
     message = "用户名已存在 / Username already exists"
+
+
+class SignatureRequiredError(UnauthenticatedError):
+    code = "auth.signature_required"
+    message = "该密钥要求签名请求,签名校验尚未开放 / This key requires signed requests, which are not accepted yet"

@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session
 
 from carepoints.kit.errors import UnauthenticatedError
 from carepoints.kit.ids import new_id
-from carepoints.security.errors import BadCredentialsError, UnknownRoleError, UsernameTakenError
+from carepoints.security.errors import (
+    BadCredentialsError,
+    SignatureRequiredError,
+    UnknownRoleError,
+    UsernameTakenError,
+)
 from carepoints.security.models import ApiKey, StaffUser
 from carepoints.security.permissions import API_KEY_ROLES, STAFF_ROLES, allows
 
@@ -58,9 +63,15 @@ def authenticate_key(session: Session, secret: str) -> Principal | None:
     if not secret.startswith(_KEY_PREFIX):
         return None
     row = session.connection().execute(
-        select(ApiKey.id, ApiKey.role, ApiKey.name).where(ApiKey.key_hash == _digest(secret),
-                                                          ApiKey.revoked_at.is_(None))).first()
-    return Principal("api_key", row[0], row[1], row[2]) if row else None
+        select(ApiKey.id, ApiKey.role, ApiKey.name, ApiKey.require_signature)
+        .where(ApiKey.key_hash == _digest(secret), ApiKey.revoked_at.is_(None))).first()
+    if row is None:
+        return None
+    if row[3]:
+        # Signed requests (HMAC over method, path, timestamp, nonce, body) arrive with the
+        # trust release; until then such a key is refused rather than accepted unsigned.
+        raise SignatureRequiredError()
+    return Principal("api_key", row[0], row[1], row[2])
 
 
 def revoke_api_key(session: Session, key_id: str, now: datetime) -> None:
@@ -94,12 +105,17 @@ def login_staff(session: Session, username: str, password: str, *, secret_key: s
     return jwt.encode(claims, secret_key, algorithm="HS256")
 
 
-def authenticate_token(token: str, secret_key: str) -> Principal:
+def authenticate_token(session: Session, token: str, secret_key: str) -> Principal:
+    """A staff token is honoured only while its user is active; the role is the user's current one."""
     try:
         claims = jwt.decode(token, secret_key, algorithms=["HS256"], options={"require": ["exp", "sub"]})
     except jwt.PyJWTError:
         raise UnauthenticatedError() from None
-    return Principal(str(claims.get("kind", "staff")), str(claims["sub"]), str(claims.get("role", "")), "")
+    row = session.connection().execute(select(StaffUser.role, StaffUser.username).where(
+        StaffUser.id == str(claims["sub"]), StaffUser.active.is_(True))).first()
+    if row is None:
+        raise UnauthenticatedError()
+    return Principal("staff", str(claims["sub"]), row[0], row[1])
 
 
 def authenticate(session: Session, credential: str, secret_key: str) -> Principal:
@@ -108,4 +124,8 @@ def authenticate(session: Session, credential: str, secret_key: str) -> Principa
         return principal
     if credential.startswith(_KEY_PREFIX) or credential.count(".") != 2:
         raise UnauthenticatedError()
-    return authenticate_token(credential, secret_key)
+    return authenticate_token(session, credential, secret_key)
+
+
+def deactivate_staff(session: Session, username: str) -> None:
+    session.connection().execute(update(StaffUser).where(StaffUser.username == username).values(active=False))
