@@ -1,6 +1,8 @@
-"""Event ingest: validate, resolve patients, dedupe, evaluate, post — one
-transaction per request.
+"""Event ingest: validate, resolve patients, dedupe, evaluate, post, all
+committed before the answer.
 
+Requests reach the database through `writer` (group commit): concurrent
+requests in one process share a transaction, each keeping its own outcomes.
 A batch locks all its wallets in primary-key order up front, evaluates every
 item against in-memory state that each item updates for the next, and writes
 the whole batch with a few multi-row statements inside one savepoint. If that
