@@ -101,8 +101,10 @@ _checkpointers: dict[int, _Checkpointer] = {}
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
+        # SQLite connections are cheap to keep but not to open (WAL and pragma set-up):
+        # keep as many as the request thread pool can use, so none is opened per request.
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=pool_size, max_overflow=20, json_serializer=_json_dumps,
+                               pool_size=max(pool_size, 48), max_overflow=16, json_serializer=_json_dumps,
                                json_deserializer=orjson.loads, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
