@@ -15,9 +15,11 @@ from sqlalchemy import text
 from carepoints import __version__
 from carepoints.api import router as api_router
 from carepoints.config import get_settings
+from carepoints.events.endpoints import fast_post_events
 from carepoints.jobs.scheduler import Scheduler
 from carepoints.kit import migrate
 from carepoints.kit.db import get_engine
+from carepoints.kit.fastpath import FastPath
 from carepoints.kit.web import JSON, install_error_handlers
 
 
@@ -50,6 +52,8 @@ def create_app() -> FastAPI:
                   description="Patient engagement and points programme API (积分制患者管理).")
     install_error_handlers(app)
     app.include_router(api_router)
+    # The hottest endpoint skips the framework's routing and dependency machinery.
+    app.add_middleware(FastPath, routes={("POST", "/api/v1/events"): fast_post_events})
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -102,10 +102,12 @@ _checkpointers: dict[int, _Checkpointer] = {}
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         # SQLite connections are cheap to keep but not to open (WAL and pragma set-up):
-        # keep as many as the request thread pool can use, so none is opened per request.
+        # keep as many as the request thread pool can use, so none is opened per request;
+        # last in, first out, so that the event writer keeps getting a connection whose
+        # page cache is warm.
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=max(pool_size, 48), max_overflow=16, json_serializer=_json_dumps,
-                               json_deserializer=orjson.loads, hide_parameters=True)
+                               pool_size=max(pool_size, 48), max_overflow=16, pool_use_lifo=True,
+                               json_serializer=_json_dumps, json_deserializer=orjson.loads, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     else:

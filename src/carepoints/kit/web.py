@@ -39,6 +39,14 @@ def error_response(err: AppError) -> JSON:
     return JSON(err.to_dict(), status_code=err.status_code, headers=headers)
 
 
+def crash_response(exc: BaseException, method: str, path: str) -> JSON:
+    """500 for an unexpected exception. Its text can quote row values (PostgreSQL's
+    "Failing row contains …"): the log names its type and where it happened, never its message."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("unhandled %s on %s %s\n%s", type(exc).__name__, method, path, frames)
+    return JSON({"error": "internal.error", "detail": "服务器内部错误 / Internal error"}, status_code=500)
+
+
 _HTTP_CODES = {404: ("resource.not_found", "未找到 / Not found"),
                405: ("request.method_not_allowed", "不支持该方法 / Method not allowed"),
                401: ("auth.unauthenticated", "需要登录 / Authentication required")}
@@ -61,11 +69,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSON({"error": code, "detail": detail}, status_code=exc.status_code)
 
     async def crash(request: Request, exc: Exception) -> Response:
-        # The exception's text can quote row values (PostgreSQL's "Failing row contains …"):
-        # log its type and where it happened, never its message.
-        frames = "".join(traceback.format_tb(exc.__traceback__))
-        log.error("unhandled %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, frames)
-        return JSON({"error": "internal.error", "detail": "服务器内部错误 / Internal error"}, status_code=500)
+        return crash_response(exc, request.method, request.url.path)
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, invalid)
@@ -74,7 +78,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
+    return bearer_credential(request.headers.get("authorization", ""))
+
+
+def bearer_credential(header: str) -> str:
+    """The credential of an `Authorization: Bearer …` header value."""
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise UnauthenticatedError()

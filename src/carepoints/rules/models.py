@@ -44,7 +44,9 @@ class Counter(Base):
     used: Mapped[int] = mapped_column(Integer)
     cap: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (CheckConstraint("used >= 0 AND (cap IS NULL OR used <= cap)", name="within_cap"),)
+    # WITHOUT ROWID on SQLite: a patient's counters share b-tree pages (see the migration).
+    __table_args__ = (CheckConstraint("used >= 0 AND (cap IS NULL OR used <= cap)", name="within_cap"),
+                      {"sqlite_with_rowid": False})
 
 
 class StreakRun(Base):
@@ -58,6 +60,8 @@ class StreakRun(Base):
     grp: Mapped[str] = mapped_column(String(64), primary_key=True)
     start_day: Mapped[date] = mapped_column(Date, primary_key=True)
     end_day: Mapped[date] = mapped_column(Date)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 class NoShow(Base):

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx
 from carepoints.kit.errors import PermissionDeniedError
-from carepoints.kit.web import TTLCache, bearer
+from carepoints.kit.web import TTLCache, bearer_credential
 from carepoints.security import service
 from carepoints.security.service import Principal
 
@@ -26,7 +26,12 @@ def _lookup(credential: str) -> Principal:
 
 
 async def current_principal(request: Request) -> Principal:
-    credential = bearer(request)
+    return await principal_for(request.headers.get("authorization", ""))
+
+
+async def principal_for(authorization: str) -> Principal:
+    """The caller named by an `Authorization` header value (401 when there is none or it is bad)."""
+    credential = bearer_credential(authorization)
     hit = _keys.get(credential)
     if isinstance(hit, Principal):
         return hit
@@ -35,11 +40,16 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
+async def authorize(authorization: str, permission: str) -> Principal:
+    """The caller, who must hold `permission` (401 / 403 otherwise)."""
+    principal = await principal_for(authorization)
+    if not principal.can(permission):
+        raise PermissionDeniedError(permission=permission)
+    return principal
+
+
 def require(permission: str) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
-        principal = await current_principal(request)
-        if not principal.can(permission):
-            raise PermissionDeniedError(permission=permission)
-        return principal
+        return await authorize(request.headers.get("authorization", ""), permission)
 
     return dependency
