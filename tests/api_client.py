@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.types import ASGIApp
 
-from carepoints.app import create_app
+from carepoints.app import create_asgi
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.time import utc_now
@@ -64,7 +64,7 @@ class Api:
     """Authorised requests against the in-process app. Paths without a leading
     `/api/` or `/` root (e.g. "/events") are taken relative to /api/v1."""
 
-    def __init__(self, app: FastAPI, key: str) -> None:
+    def __init__(self, app: ASGIApp, key: str) -> None:
         self.app = app
         self.key = key
         self.client = TestClient(app)
@@ -160,5 +160,5 @@ def assert_ledger_intact() -> None:
 def api(db: Db) -> Iterator[Api]:
     """The app over HTTP on a fresh database, authorised with an admin API key.
     After the test, the ledger must still verify."""
-    yield Api(create_app(), make_key("admin", "test-admin"))
+    yield Api(create_asgi(), make_key("admin", "test-admin"))
     assert_ledger_intact()

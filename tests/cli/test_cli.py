@@ -24,7 +24,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from carepoints.app import create_app
+from carepoints.app import create_asgi
 from carepoints.config import reset_settings
 from carepoints.kit.db import dispose_engines, write_tx
 from carepoints.kit.time import utc_now
@@ -82,7 +82,7 @@ class Cli:
         try:
             with write_tx() as session:
                 _kid, key = security.create_api_key(session, "in-process", "admin", utc_now())
-            yield InProcess(TestClient(create_app()), key)
+            yield InProcess(TestClient(create_asgi()), key)
         finally:
             dispose_engines()
             monkeypatch.delenv("CAREPOINTS_DATABASE_URL")

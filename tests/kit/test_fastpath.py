@@ -12,10 +12,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from carepoints.api import router as api_router
+from carepoints.app import create_app
 from carepoints.kit.errors import ConflictError
 from carepoints.kit.fastpath import FastPath
-from carepoints.kit.web import JSON, install_error_handlers
+from carepoints.kit.web import JSON
 from tests.helpers import bp, event
 
 if TYPE_CHECKING:
@@ -96,11 +96,8 @@ def test_a_crash_is_a_500_that_quotes_nothing(caplog: pytest.LogCaptureFixture) 
 
 
 def _route_only_client() -> TestClient:
-    """The app's routers without the fast path: the documented FastAPI route."""
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(api_router)
-    return TestClient(app)
+    """The FastAPI app without the fast path in front: the documented route."""
+    return TestClient(create_app())
 
 
 def test_the_fast_path_and_the_route_answer_alike(api: Api) -> None:

@@ -44,7 +44,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
 
     bootstrap.prepare()
-    uvicorn.run("carepoints.app:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("carepoints.app:create_asgi", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_level="warning", timeout_keep_alive=30)
 
 

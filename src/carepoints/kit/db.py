@@ -105,7 +105,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         # keep as many as the request thread pool can use, so none is opened per request;
         # last in, first out, so that the event writer keeps getting a connection whose
         # page cache is warm.
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False, "cached_statements": 1024},
                                pool_size=max(pool_size, 48), max_overflow=16, pool_use_lifo=True,
                                json_serializer=_json_dumps, json_deserializer=orjson.loads, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)

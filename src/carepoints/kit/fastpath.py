@@ -16,7 +16,8 @@ anything else a logged 500, as the app's own error handlers do."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from carepoints.kit.errors import AppError, PayloadTooLargeError
 from carepoints.kit.web import JSON, crash_response, error_response
@@ -24,8 +25,6 @@ from carepoints.kit.web import JSON, crash_response, error_response
 Handler = Callable[[Mapping[str, str], bytes], Awaitable[JSON]]
 MAX_BODY = 16 * 1024 * 1024  # a batch of 1000 events with long review texts fits many times over
 
-ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
-                    Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
 
 
 class FastPath:
@@ -34,8 +33,7 @@ class FastPath:
         self.routes = dict(routes)
         self.max_body = max_body
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
-                       send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = self.routes.get((scope.get("method", ""), scope.get("path", ""))) \
             if scope["type"] == "http" else None
         if handler is None:
@@ -49,9 +47,9 @@ class FastPath:
             response = error_response(exc)
         except Exception as exc:
             response = crash_response(exc, scope["method"], scope["path"])
-        await response(scope, receive, send)  # type: ignore[arg-type]
+        await response(scope, receive, send)
 
-    async def _body(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes:
+    async def _body(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:

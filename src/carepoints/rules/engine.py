@@ -132,6 +132,9 @@ class CompiledProgramme:
                 target.setdefault(etype, []).append(rule)
         self.by_code = {r.code: r for r in programme.rules}
         self.limits = {r.code: limit_specs(r) for r in programme.rules}
+        # (rule, day) -> the keys of the rule's limits that depend on the day only (None for
+        # once-per-attribute limits); events of the same days share them.
+        self.day_limit_keys: dict[tuple[str, date], tuple[tuple[str | None, LimitSpec], ...]] = {}
 
 
 class ProgrammeSet:
@@ -312,7 +315,15 @@ def limit_key(code: str, spec: LimitSpec, attributes: Mapping[str, Any], day: da
 
 def rule_limits(prog: CompiledProgramme, rule: Rule, ev: EventView, day: date) -> list[tuple[str, LimitSpec]]:
     """The counter key and spec of each of the rule's limits for this event."""
-    return [(limit_key(rule.code, spec, ev.attributes, day), spec) for spec in prog.limits[rule.code]]
+    cache = prog.day_limit_keys
+    base = cache.get((rule.code, day))
+    if base is None:
+        if len(cache) > 8192:
+            cache.clear()
+        base = cache[(rule.code, day)] = tuple(
+            (None if spec.kind == "once" else limit_key(rule.code, spec, {}, day), spec)
+            for spec in prog.limits[rule.code])
+    return [(key if key is not None else limit_key(rule.code, spec, ev.attributes, day), spec) for key, spec in base]
 
 
 def day_key(group: str, day: date) -> str:
