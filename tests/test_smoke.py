@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from carepoints.config import get_settings, reset_settings
+from carepoints.kit.db import make_engine
 from tests.conftest import Db
 from tests.helpers import balance, bp, enrol, event, ingest
 
@@ -86,4 +87,32 @@ def test_postgresql_checkpoint_key_is_derived_not_the_token_key(monkeypatch: pyt
         assert settings.checkpoint_key
         assert settings.checkpoint_key != settings.secret_key
     finally:
+        reset_settings()
+
+
+@pytest.mark.parametrize(("setting", "pages_kib"), [(None, 64 * 1024), ("8", 8 * 1024)])
+def test_sqlite_connections_get_the_configured_page_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          setting: str | None, pages_kib: int) -> None:
+    if setting is None:
+        monkeypatch.delenv("CAREPOINTS_SQLITE_CACHE_MB", raising=False)
+    else:
+        monkeypatch.setenv("CAREPOINTS_SQLITE_CACHE_MB", setting)
+    reset_settings()
+    try:
+        engine = make_engine(f"sqlite:///{tmp_path}/c.db")
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -pages_kib  # negative: KiB
+        engine.dispose()
+    finally:
+        reset_settings()
+
+
+def test_an_absurd_page_cache_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAREPOINTS_SQLITE_CACHE_MB", "0")
+    reset_settings()
+    try:
+        with pytest.raises(ValueError, match="sqlite_cache_mb"):
+            get_settings()
+    finally:
+        monkeypatch.delenv("CAREPOINTS_SQLITE_CACHE_MB")
         reset_settings()

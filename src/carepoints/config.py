@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 8 * 3600
     checkpoint_dir: str = ""
     db_pool_size: int = Field(default=10, ge=1)
+    # Page cache per SQLite connection, in MiB (used as pages are read; a warm cache keeps the
+    # ingest path's index lookups off the file).
+    sqlite_cache_mb: int = Field(default=64, ge=2, le=4096)
     log_level: str = "info"
 
     @property

@@ -49,6 +49,7 @@ _lock = threading.Lock()
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA cache_size=-{int(get_settings().sqlite_cache_mb) * 1024}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
