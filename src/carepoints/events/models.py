@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String, UniqueConstraint
+from sqlalchemy import JSON, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carepoints.kit.db import Base
@@ -29,5 +29,13 @@ class Event(Base):
     effects: Mapped[dict[str, Any]] = mapped_column(JSON)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoke_reason: Mapped[str | None] = mapped_column(String(500))
+    # The behaviour (effective type) of an event that an order-sensitive rule scores: such
+    # events are re-evaluated in time order when an earlier one arrives late. NULL for
+    # everything else, which keeps the partial index off the hot path.
+    replay_group: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (UniqueConstraint("source", "source_event_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "source_event_id"),
+        Index("ix_events_replay", "patient_id", "replay_group", "occurred_at",
+              sqlite_where=text("replay_group IS NOT NULL"), postgresql_where=text("replay_group IS NOT NULL")),
+    )

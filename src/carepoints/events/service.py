@@ -13,7 +13,7 @@ one bad item fails alone with its own error."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -39,7 +39,7 @@ from carepoints.ledger.posting import Poster
 from carepoints.patients import service as patients
 from carepoints.patients.errors import PatientNotFoundError
 from carepoints.rules import service as rules
-from carepoints.rules.engine import EventView, PatientState, ProgrammeSet, apply, effective, evaluate
+from carepoints.rules.engine import Decision, EventView, PatientState, ProgrammeSet, apply, effective, evaluate
 from carepoints.rules.state import StateStore, candidate_keys, undo
 
 MAX_BATCH = 1000
@@ -104,29 +104,62 @@ def ingest(session: Session, raw_items: Sequence[Any], now: datetime) -> list[Re
             item.error = exc
     live = [i for i in items if i.error is None]
     if live:
-        conn = session.connection()
-        try:
-            with savepoint(conn):
-                _run(session, live, now)
-        except IntegrityError as exc:
-            if not _source_key_clash(exc):
-                raise  # any other constraint failing is a bug, not a client's conflict
-            # Item by item, holding all the batch's wallets first (primary-key order, as
-            # every writer takes them) so that retries cannot deadlock each other.
-            _lock_wallets(session, live, now)
-            for item in live:
-                item.outcome, item.row, item.error = None, None, None
-                item.messages.clear()
-                try:
-                    with savepoint(conn):
-                        _run(session, [item], now)
-                except IntegrityError as exc:
-                    if not _source_key_clash(exc):
-                        raise
-                    item.outcome, item.error = None, EventConflictError()
-                except AppError as exc:
-                    item.outcome, item.error = None, exc
+        programmes = rules.programmes(session)
+        grouped = [(i, _replay_group(programmes, i.event)) for i in live]  # type: ignore[arg-type]
+        in_order = [i for i, g in grouped if g is not None]
+        bulk = [i for i, g in grouped if g is None]
+        if in_order:
+            _lock_wallets(session, live, now)  # every wallet of the batch, in key order, before any is written
+        if bulk:
+            _run_bulk(session, bulk, now)
+        for item in sorted(in_order, key=_time_order):
+            _run_alone(session, item, now, _run_in_order)
     return [item.error if item.error is not None else item.outcome or {} for item in items]
+
+
+def _run_bulk(session: Session, items: list[_Item], now: datetime) -> None:
+    try:
+        with savepoint(session.connection()):
+            _run(session, items, now)
+    except IntegrityError as exc:
+        if not _source_key_clash(exc):
+            raise  # any other constraint failing is a bug, not a client's conflict
+        # Item by item, holding all the batch's wallets first (primary-key order, as
+        # every writer takes them) so that retries cannot deadlock each other.
+        _lock_wallets(session, items, now)
+        for item in items:
+            _run_alone(session, item, now, lambda s, i, n: _run(s, [i], n))
+
+
+def _run_alone(session: Session, item: _Item, now: datetime,
+               runner: Callable[[Session, _Item, datetime], None]) -> None:
+    """One item in its own savepoint, so that it fails alone."""
+    item.outcome, item.row, item.error = None, None, None
+    item.messages.clear()
+    try:
+        with savepoint(session.connection()):
+            runner(session, item, now)
+            if item.error is not None:
+                raise item.error  # undo whatever the runner did before it found the problem
+    except IntegrityError as exc:
+        if not _source_key_clash(exc):
+            raise
+        item.outcome, item.error = None, EventConflictError()
+    except AppError as exc:
+        item.outcome, item.error = None, exc
+
+
+def _time_order(item: _Item) -> tuple[datetime, str, str]:
+    ev = item.event
+    assert ev is not None  # noqa: S101
+    return ev.occurred_at, ev.source, ev.source_event_id
+
+
+def _replay_group(programmes: ProgrammeSet, ev: EventIn | EventView) -> str | None:
+    """The behaviour an order-sensitive rule scores this event as, else None."""
+    view = ev if isinstance(ev, EventView) else EventView("", ev.type, ev.occurred_at, ev.attributes)
+    behaviour = effective(view).type
+    return behaviour if behaviour in programmes.at(ev.occurred_at).order_sensitive else None
 
 
 def _source_key_clash(exc: IntegrityError) -> bool:
@@ -246,40 +279,45 @@ def _decide(poster: Poster, store: StateStore, programmes: ProgrammeSet, item: _
             now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
     ev = item.event
     assert ev is not None  # noqa: S101
-    event_id = new_id()
-    state = store.states[item.patient_id]
-    view = EventView(event_id, ev.type, ev.occurred_at, ev.attributes)
-    decision = evaluate(programmes, view, state, now)
+    view = EventView(new_id(), ev.type, ev.occurred_at, ev.attributes)
+    decision = evaluate(programmes, view, store.states[item.patient_id], now)
+    outcome, effects = _book(poster, store, programmes, item.patient_id, item.wallet_id, view, decision)
+    if outcome["awards"]:
+        item.messages.append(_points_changed(item.patient_id, view.id, sum(a["points"] for a in outcome["awards"]),
+                                             outcome["balance"]))
+    row = {"id": view.id, "type": ev.type, "patient_id": item.patient_id, "source": ev.source,
+           "source_event_id": ev.source_event_id, "payload_hash": item.payload_hash, "occurred_at": ev.occurred_at,
+           "received_at": now, "attributes": ev.attributes, "status": "accepted", "outcome": outcome,
+           "effects": effects, "revoked_at": None, "revoke_reason": None,
+           "replay_group": _replay_group(programmes, view)}
+    return outcome, row
+
+
+def _points_changed(patient_id: str, event_id: str, points: int, balance: int) -> tuple[str, str, dict[str, Any]]:
+    return ("points.changed", patient_id, {"patient_id": patient_id, "event_id": event_id, "points": points,
+                                           "balance": balance})
+
+
+def _book(poster: Poster, store: StateStore, programmes: ProgrammeSet, patient_id: str, wallet_id: str,
+          view: EventView, decision: Decision, transfers: list[str] | None = None,
+          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fold a decision into the rule state and post its awards (unless `transfers`,
+    the entries already posted for exactly these awards, are given); the event's
+    outcome and recorded effects."""
     created_suspension = None
     if decision.suspension is not None and not decision.suspension.id:
         decision.suspension.id = created_suspension = new_id()
         store.mark_new_suspension(created_suspension)
-    apply(state, decision)
-    store.record(item.patient_id, decision)
-    prog = programmes.at(ev.occurred_at)
-    expires = add_months(ev.occurred_at.astimezone(prog.tz), prog.settings.expiry_months)
-    awards = []
-    transfers = []
-    for award in decision.awards:
-        if award.points > 0:
-            posted = poster.credit(item.wallet_id, award.points, kind="earn", counterparty=System.issuance,
-                          at=ev.occurred_at, expires_at=expires, rule=award.rule, version=decision.version,
-                          event_id=event_id, message=award.message)
-        else:
-            posted = poster.debit(item.wallet_id, -award.points, kind="penalty", counterparty=System.penalties,
-                         at=ev.occurred_at, allow_debt=True, rule=award.rule, version=decision.version,
-                         event_id=event_id, message=award.message)
-        transfers.append(posted.id)
-        awards.append({"rule": award.rule, "points": award.points, "message": award.message})
-    balance = poster.wallets[item.wallet_id].balance
-    outcome = {"event_id": event_id, "duplicate": False, "awards": awards,
-               "notices": [{"code": n.code, "message": n.message} for n in decision.notices], "balance": balance}
-    if awards:
-        item.messages.append(("points.changed", item.patient_id, {
-            "patient_id": item.patient_id, "event_id": event_id, "points": sum(a["points"] for a in awards),
-            "balance": balance}))
+    apply(store.states[patient_id], decision)
+    store.record(patient_id, decision)
+    awards = [{"rule": a.rule, "points": a.points, "message": a.message} for a in decision.awards]
+    if transfers is None:
+        transfers = _post_awards(poster, programmes, wallet_id, view, decision)
+    outcome = {"event_id": view.id, "duplicate": False, "awards": awards,
+               "notices": [{"code": n.code, "message": n.message} for n in decision.notices],
+               "balance": poster.wallet(wallet_id).balance}
     effects = {
-        "event_id": event_id, "version": decision.version, "transfers": transfers,
+        "event_id": view.id, "version": decision.version, "transfers": transfers,
         "counters": [[k, d] for k, (d, _c) in decision.counters.items()],
         "days": [[g, d.isoformat()] for g, d in decision.days],
         "no_show_updates": decision.no_show_updates, "suspension_created": created_suspension,
@@ -288,11 +326,108 @@ def _decide(poster: Poster, store: StateStore, programmes: ProgrammeSet, item: _
         if decision.suspension is not None and decision.suspension_previous_end is not None else None,
         "streak_units": decision.streak_units,
     }
-    row = {"id": event_id, "type": ev.type, "patient_id": item.patient_id, "source": ev.source,
-           "source_event_id": ev.source_event_id, "payload_hash": item.payload_hash, "occurred_at": ev.occurred_at,
-           "received_at": now, "attributes": ev.attributes, "status": "accepted", "outcome": outcome,
-           "effects": effects, "revoked_at": None, "revoke_reason": None}
-    return outcome, row
+    return outcome, effects
+
+
+def _post_awards(poster: Poster, programmes: ProgrammeSet, wallet_id: str, view: EventView,
+                 decision: Decision) -> list[str]:
+    prog = programmes.at(view.occurred_at)
+    expires = add_months(view.occurred_at.astimezone(prog.tz), prog.settings.expiry_months)
+    transfers = []
+    for award in decision.awards:
+        if award.points > 0:
+            posted = poster.credit(wallet_id, award.points, kind="earn", counterparty=System.issuance,
+                                   at=view.occurred_at, expires_at=expires, rule=award.rule,
+                                   version=decision.version, event_id=view.id, message=award.message)
+        else:
+            posted = poster.debit(wallet_id, -award.points, kind="penalty", counterparty=System.penalties,
+                                  at=view.occurred_at, allow_debt=True, rule=award.rule, version=decision.version,
+                                  event_id=view.id, message=award.message)
+        transfers.append(posted.id)
+    return transfers
+
+
+# --- order-sensitive rules: evaluated in time order -----------------------------------
+
+def _run_in_order(session: Session, item: _Item, now: datetime) -> None:
+    """An event of an order-sensitive rule (rules.engine.limits_order_sensitive) is
+    judged as if the patient's events of its behaviour had arrived in time order
+    (occurred_at, then source key): the later ones already accepted give back
+    their rule state, this one is evaluated, and then each of them again, in
+    order. The ledger changes only for an event whose awards change: its
+    entries are reversed and the new awards posted, under its own event id,
+    and its stored outcome is replaced (a replay answers the new one)."""
+    ev = item.event
+    assert ev is not None  # noqa: S101
+    conn = session.connection()
+    ref = ev.patient
+    found, by_ref = patients.resolve(session, [ref.id] if ref.id else [],
+                                     [] if ref.id else [(ref.system or "", ref.value or "")])
+    pid = ref.id if ref.id is not None else by_ref.get((ref.system or "", ref.value or ""))
+    programmes = rules.programmes(session)
+    group = _replay_group(programmes, ev)
+    later = [] if pid is None or pid not in found or group is None else _later_events(conn, pid, group, ev)
+    if later:
+        Poster(session, now).lock_patients({pid})  # type: ignore[arg-type]
+        item.patient_id = pid  # type: ignore[assignment]
+        if _stored(session, [item]):
+            later = []  # a replay or a conflict: nothing to re-evaluate
+    if not later:
+        _run(session, [item], now)
+        return
+    for row in reversed(later):
+        undo(conn, row["patient_id"], row["effects"] or {}, programmes.at(row["occurred_at"]))
+    _run(session, [item], now)
+    if item.error is not None:
+        return
+    for row in later:
+        _reevaluate(session, programmes, row, now)
+
+
+def _later_events(conn: Any, patient_id: str, group: str, ev: EventIn) -> list[Any]:
+    """Accepted events of this patient and behaviour after `ev` in time order."""
+    rows = conn.execute(select(_events).where(
+        _events.c.patient_id == patient_id, _events.c.replay_group == group, _events.c.status == "accepted",
+        _events.c.occurred_at >= ev.occurred_at)).mappings().all()
+    key = (ev.occurred_at, ev.source, ev.source_event_id)
+    later = [r for r in rows if (r["occurred_at"], r["source"], r["source_event_id"]) > key]
+    return sorted(later, key=lambda r: (r["occurred_at"], r["source"], r["source_event_id"]))
+
+
+def _reevaluate(session: Session, programmes: ProgrammeSet, row: Any, now: datetime) -> None:
+    """Evaluate an accepted event again on the current state; post only what changed."""
+    conn = session.connection()
+    pid = row["patient_id"]
+    view = EventView(row["id"], row["type"], row["occurred_at"], row["attributes"])
+    poster = Poster(session, now)
+    wallet_id = poster.lock_patients({pid})[pid]
+    found, _refs = patients.resolve(session, [pid], [])
+    store = StateStore(conn)
+    p = found[pid]
+    keys, groups = candidate_keys(programmes, view)
+    day = effective(view).occurred_at.astimezone(programmes.latest.tz).date()
+    store.load({pid: PatientState(pid, p.programme_consent and p.status == "active", p.tier, p.birth_date)},
+               {(pid, k) for k in keys}, {pid: (day, day)} if groups else {}, groups,
+               effective(view).type in ("appointment.no_show", "appointment.attended"))
+    decision = evaluate(programmes, view, store.states[pid], now)
+    old = row["effects"] or {}
+    before = [(a["rule"], a["points"]) for a in (row["outcome"] or {}).get("awards", [])]
+    same = before == [(a.rule, a.points) for a in decision.awards]
+    reversed_: list[tuple[str, int]] = []
+    if not same:
+        prog = programmes.at(view.occurred_at)
+        reversed_ = ledger.reverse_transfers(poster, view.id, old.get("transfers") or [], now,
+                                             expires_at=add_months(now.astimezone(prog.tz),
+                                                                   prog.settings.expiry_months))
+    outcome, effects = _book(poster, store, programmes, pid, wallet_id, view, decision,
+                             transfers=list(old.get("transfers") or []) if same else None)
+    effects["reevaluated"] = int(old.get("reevaluated", 0)) + (0 if same else 1)
+    poster.flush()
+    store.flush(now)
+    conn.execute(update(_events).where(_events.c.id == view.id).values(outcome=outcome, effects=effects))
+    change = sum(p for _r, p in reversed_) + sum(a["points"] for a in outcome["awards"])
+    if not same and change:
+        enqueue_many(conn, [_points_changed(pid, view.id, change, outcome["balance"])], now)
 
 
 def revoke(session: Session, *, now: datetime, reason: str, event_id: str | None = None,

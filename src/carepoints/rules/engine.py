@@ -135,6 +135,9 @@ class CompiledProgramme:
         # (rule, day) -> the keys of the rule's limits that depend on the day only (None for
         # once-per-attribute limits); events of the same days share them.
         self.day_limit_keys: dict[tuple[str, date], tuple[tuple[str | None, LimitSpec], ...]] = {}
+        self.order_sensitive = frozenset(
+            etype for etype, rules in self.rules.items()
+            if any(limits_order_sensitive(self.limits[r.code], etype in self.multipliers) for r in rules))
 
 
 class ProgrammeSet:
@@ -298,6 +301,20 @@ def limit_specs(rule: Rule) -> tuple[LimitSpec, ...]:
     if lim.per_year:
         out.append(LimitSpec("y", lim.per_year, False, "rules.yearly_limit", f"今年「{name}」次数已达上限"))
     return tuple(out)
+
+
+def limits_order_sensitive(specs: tuple[LimitSpec, ...], multiplied: bool) -> bool:
+    """Whether which events a rule pays can depend on their arrival order.
+
+    One limit alone is not: a points cap pays min(cap, Σ) and a count limit the
+    first N of equal awards, whatever the order. Two limits where one is once
+    per item are (a late repeat of an item moves its award to an earlier day,
+    whose room another item had), and so is a count limit on awards a
+    multiplier makes unequal. Such events are re-evaluated in time order when
+    an earlier one arrives late (events.service)."""
+    once = any(s.kind == "once" for s in specs)
+    counted = any(not s.points and s.kind != "once" for s in specs)
+    return (once and len(specs) > 1) or (multiplied and counted)
 
 
 def limit_key(code: str, spec: LimitSpec, attributes: Mapping[str, Any], day: date) -> str:
