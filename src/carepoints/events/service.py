@@ -28,7 +28,7 @@ from carepoints.events.models import Event
 from carepoints.events.schemas import EventIn, parse_event
 from carepoints.kit.batching import GroupCommitter
 from carepoints.kit.bulk import fetch, insert_rows, marks, savepoint
-from carepoints.kit.db import table, write_tx
+from carepoints.kit.db import is_postgres, table, write_tx
 from carepoints.kit.errors import AppError
 from carepoints.kit.ids import is_id, new_id
 from carepoints.kit.outbox import enqueue_many
@@ -56,6 +56,7 @@ class _Item:
     payload_hash: str = ""
     outcome: dict[str, Any] | None = None
     row: dict[str, Any] | None = None
+    deferred: bool = False
     messages: list[tuple[str, str | None, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -73,9 +74,23 @@ Result = dict[str, Any] | AppError
 
 
 def _ingest_group(jobs: Sequence[Sequence[Any]]) -> list[list[Result]]:
+    """One group of requests. On PostgreSQL the first transaction takes only the
+    items whose wallets no other transaction holds (SKIP LOCKED) and commits;
+    the rest follow in a second one that waits for those wallets in key order.
+    Concurrent groups (`serve --workers N`) thus share out contended patients
+    instead of queueing whole groups behind each other, and since a transaction
+    that skips never waits for a wallet, the two cannot deadlock."""
     flat = [item for job in jobs for item in job]
+    now = utc_now()
     with write_tx() as session:
-        results = ingest(session, flat, utc_now())
+        first = _ingest(session, flat, now, skip_locked=is_postgres(session))
+    waiting = [i for i, r in enumerate(first) if r is None]
+    if waiting:
+        with write_tx() as session:
+            later = ingest(session, [flat[i] for i in waiting], now)
+        for i, result in zip(waiting, later, strict=True):
+            first[i] = result
+    results = [r for r in first if r is not None]
     out: list[list[Result]] = []
     start = 0
     for job in jobs:
@@ -92,6 +107,13 @@ writer: GroupCommitter[Sequence[Any], list[Result]] = GroupCommitter(
 
 def ingest(session: Session, raw_items: Sequence[Any], now: datetime) -> list[Result]:
     """Ingest events; each result is an outcome dict or the item's error."""
+    return [r for r in _ingest(session, raw_items, now) if r is not None]
+
+
+def _ingest(session: Session, raw_items: Sequence[Any], now: datetime,
+            skip_locked: bool = False) -> list[Result | None]:
+    """With `skip_locked` (PostgreSQL), the items of patients whose wallet another
+    transaction holds are left out, answered None, for the caller to run later."""
     if len(raw_items) > MAX_BATCH:
         raise BatchTooLargeError(limit=MAX_BATCH)
     items = [_Item(i) for i in range(len(raw_items))]
@@ -103,6 +125,8 @@ def ingest(session: Session, raw_items: Sequence[Any], now: datetime) -> list[Re
         except AppError as exc:
             item.error = exc
     live = [i for i in items if i.error is None]
+    if live and skip_locked:
+        live = _take_free(session, live, now)
     if live:
         programmes = rules.programmes(session)
         grouped = [(i, _replay_group(programmes, i.event)) for i in live]  # type: ignore[arg-type]
@@ -114,7 +138,24 @@ def ingest(session: Session, raw_items: Sequence[Any], now: datetime) -> list[Re
             _run_bulk(session, bulk, now)
         for item in sorted(in_order, key=_time_order):
             _run_alone(session, item, now, _run_in_order)
-    return [item.error if item.error is not None else item.outcome or {} for item in items]
+    return [None if item.deferred else item.error if item.error is not None else item.outcome or {}
+            for item in items]
+
+
+def _take_free(session: Session, items: list[_Item], now: datetime) -> list[_Item]:
+    """Lock the wallets of these items that no other transaction holds; the items of
+    the others are marked deferred. Returns the items to run now."""
+    refs = [i.event.patient for i in items if i.event]
+    found, by_ref = patients.resolve(session, [r.id for r in refs if r.id],
+                                     [(r.system or "", r.value or "") for r in refs if r.id is None])
+    if not found:
+        return items
+    locked = Poster(session, now).lock_patients(set(found), skip_locked=True)
+    for item in items:
+        ref = item.event.patient  # type: ignore[union-attr]
+        pid = ref.id if ref.id is not None else by_ref.get((ref.system or "", ref.value or ""))
+        item.deferred = pid is not None and pid in found and pid not in locked
+    return [i for i in items if not i.deferred]
 
 
 def _run_bulk(session: Session, items: list[_Item], now: datetime) -> None:

@@ -86,20 +86,21 @@ class Poster:
 
     # --- locking and loading ------------------------------------------------------
 
-    def lock_patients(self, patient_ids: set[str]) -> dict[str, str]:
-        """Lock and load the wallets of these patients in primary-key order; patient id → wallet id."""
+    def lock_patients(self, patient_ids: set[str], skip_locked: bool = False) -> dict[str, str]:
+        """Lock and load the wallets of these patients in primary-key order; patient id → wallet id.
+        With `skip_locked` (PostgreSQL) wallets another transaction holds are left out, not waited for."""
         conn = self.conn
         pids = sorted(patient_ids)
         sql = ("SELECT id, balance, debt, held, chain_seq, chain_head, patient_id FROM accounts "  # noqa: S608
                f"WHERE patient_id IN ({marks(conn, len(pids))}) ORDER BY id")
         if conn.dialect.name == "postgresql":
-            sql += " FOR UPDATE"
+            sql += " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
         out: dict[str, str] = {}
         for wid, bal, debt, held, seq, head, pid in fetch(conn, sql, pids):
             if wid not in self.wallets:
                 self.wallets[wid] = WalletState(wid, bal, debt, held, seq, head, seq, held)
             out[pid] = wid
-        if len(out) != len(pids):
+        if len(out) != len(pids) and not skip_locked:
             raise WalletNotFoundError()
         return out
 

@@ -1,0 +1,72 @@
+"""PostgreSQL: a group of requests takes the patients it can lock now and
+leaves the ones another transaction holds to a second transaction."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from carepoints.events import service as events
+from carepoints.kit.db import read_tx
+from carepoints.ledger import service as ledger
+from tests.conftest import Db
+from tests.helpers import balance, bp, enrol, event
+from tests.ledger.test_concurrency import WalletLock
+
+
+@pytest.fixture
+def pg_only(db: Db) -> Db:
+    if not db.is_postgres:
+        pytest.skip("SKIP LOCKED splitting is PostgreSQL's (SQLite has one writer)")
+    return db
+
+
+def _wallet(pid: str) -> str:
+    with read_tx() as session:
+        return ledger.wallet_of(session, pid)
+
+
+def test_a_held_wallet_does_not_hold_up_the_other_patients(pg_only: Db, now: datetime) -> None:
+    busy, free = enrol(now), enrol(now)
+    at = now - timedelta(hours=1)
+    jobs = [[event(busy, "health.measurement", at, bp())],
+            [event(free, "health.measurement", at, bp()), event(busy, "health.measurement", at, bp(), key="b2")]]
+    results: list[Any] = []
+    with WalletLock(pg_only, _wallet(busy)) as lock:
+        worker = threading.Thread(target=lambda: results.extend(events._ingest_group(jobs)), daemon=True)
+        worker.start()
+        lock.wait_for(1)  # the second transaction queues for the held wallet ...
+        assert balance(free, now) == 160  # ... after the first committed the free patient's reading
+        assert balance(busy, now) == 100
+        lock.release()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    first, second = results
+    assert [sum(a["points"] for a in o["awards"]) for o in first] == [60]  # first reading 50 + 10
+    assert [sum(a["points"] for a in o["awards"]) for o in second] == [60, 10]  # answers in request order
+    assert balance(busy, now) == 170
+
+
+def test_two_groups_sharing_patients_both_finish(pg_only: Db, now: datetime) -> None:
+    """Groups that take each other's patients in opposite orders never deadlock."""
+    pids = [enrol(now) for _ in range(6)]
+    at = now - timedelta(hours=1)
+    groups = [[[event(p, "health.measurement", at + timedelta(minutes=i), bp()) for p in pids]] for i in range(2)]
+    groups[1][0].reverse()
+    barrier = threading.Barrier(2)
+    out: list[Any] = [None, None]
+
+    def run(i: int) -> None:
+        barrier.wait()
+        out[i] = events._ingest_group(groups[i])
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert all(isinstance(o, dict) for group in out for job in group for o in job), out
+    assert [balance(p, now) for p in pids] == [170] * 6  # 100 + 50 + 10 + 10
