@@ -8,19 +8,26 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+import yaml
+from sqlalchemy import select, update
 
+from carepoints.config import get_settings
 from carepoints.events import service as events
 from carepoints.events.models import Event
 from carepoints.kit.db import read_tx, table, write_tx
 from carepoints.kit.errors import AppError
+from carepoints.ledger import integrity
 from carepoints.ledger import service as ledger
 from carepoints.ledger.models import Transfer
+from carepoints.patients.models import Consent
+from carepoints.rules import service as rules
+from carepoints.rules.engine import EPOCH
 from tests.conftest import Db
 from tests.helpers import balance, bp, enrol, event, ingest, ingest_one
 
 _tr = table(Transfer)
 _ev = table(Event)
+_consents = table(Consent)
 
 
 def _lesson(pid: str, at: datetime, content: str, key: str) -> dict[str, Any]:
@@ -125,3 +132,138 @@ def test_concurrent_late_and_current_lessons_pay_as_in_time_order(db: Db, now: d
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(send, [lessons[0::2], lessons[1::2]]))
     assert balance(pid, now) == 160
+
+
+# --- re-evaluation judges later events as they were first judged (review findings) ----------
+
+def _no_show(pid: str, at: datetime, appointment: str) -> dict[str, Any]:
+    return event(pid, "appointment.no_show", at, {"appointment_id": appointment, "slot_start": at.isoformat()})
+
+
+def _install(mutate: Any, effective_from: datetime = EPOCH) -> None:
+    doc = yaml.safe_load(rules.default_programme_text())
+    mutate(doc)
+    with write_tx() as session:
+        rules.install(session, yaml.safe_dump(doc, allow_unicode=True).encode(), effective_from=effective_from)
+
+
+def _rule(doc: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(r for r in doc["rules"] if r["code"] == code)
+
+
+def _verify() -> None:
+    with read_tx() as session:
+        report = integrity.verify(session, get_settings().checkpoint_key)
+    assert report.ok, report.problem
+
+
+def test_a_suspension_that_came_later_does_not_claw_back_a_re_evaluated_award(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    c1 = ingest_one(now, _lesson(pid, now - timedelta(days=5), "C1", "c1"))
+    assert [a["points"] for a in c1["awards"]] == [20]
+    hour = timedelta(hours=1)
+    for days, appointment in ((10, "A1"), (9, "A2"), (8, "A3")):  # an hour later: suspends from day -8
+        ingest_one(now + hour, _no_show(pid, now - timedelta(days=days), appointment))
+    assert balance(pid, now) == 100 + 20 - 150
+    late = ingest_one(now + 2 * hour, _lesson(pid, now - timedelta(days=20), "C2", "c2"))
+    assert [a["points"] for a in late["awards"]] == [20]
+    assert balance(pid, now) == 100 + 20 - 150 + 20
+    _verify()
+
+
+def test_a_later_withdrawal_of_consent_does_not_claw_back_a_re_evaluated_award(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    ingest_one(now, _lesson(pid, now - timedelta(days=1), "C1", "c1"))
+    with write_tx() as session:
+        session.connection().execute(update(_consents).where(_consents.c.patient_id == pid).values(withdrawn_at=now))
+    late = ingest_one(now, _lesson(pid, now - timedelta(days=2), "C0", "c0"))
+    assert [n["code"] for n in late["notices"]] == ["consent.missing"]
+    assert balance(pid, now) == 120
+
+
+def test_re_evaluation_judges_the_event_age_by_its_own_clock(db: Db, now: datetime) -> None:
+    pid = enrol(now - timedelta(days=1100))
+    first = ingest_one(now, _lesson(pid, now - timedelta(days=1094), "C1", "c1"))
+    assert [a["points"] for a in first["awards"]] == [20]
+    later_now = now + timedelta(days=2)
+    late = ingest_one(later_now, _lesson(pid, now - timedelta(days=1094, hours=1), "C0", "c0"))
+    assert [n["code"] for n in late["notices"]] == ["rules.event_too_old"]
+    assert balance(pid, later_now) == 120
+
+
+def test_the_late_event_answers_the_balance_after_the_re_evaluations(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    ingest_one(now, _lesson(pid, now - timedelta(days=1), "C0", "c-late"))
+    late = ingest_one(now, _lesson(pid, now - timedelta(days=2), "C0", "c-early"))  # takes C0's award
+    assert [a["points"] for a in late["awards"]] == [20]
+    assert late["balance"] == balance(pid, now) == 120
+    again = ingest_one(now, _lesson(pid, now - timedelta(days=2), "C0", "c-early"))
+    assert again["balance"] == 120
+
+
+def test_no_show_penalties_are_never_re_evaluated(db: Db, now: datetime) -> None:
+    """Suspension is the deliberate exception: a programme giving no-shows an order-
+    sensitive limit still judges them once, at ingest."""
+    _install(lambda doc: _rule(doc, "no_show").update(limits={"once_per": ["appointment_id"], "per_month": 3}))
+    pid = enrol(now)
+    ingest_one(now, _no_show(pid, now - timedelta(days=1), "A1"))
+    out = ingest(now, _no_show(pid, now - timedelta(days=2), "A0"))[0]
+    assert not isinstance(out, AppError), out
+    assert balance(pid, now) == 0
+    _verify()
+
+
+def test_behaviours_sharing_an_order_sensitive_rule_are_re_evaluated_together(db: Db, now: datetime) -> None:
+    _install(lambda doc: _rule(doc, "education").update(event=["education.completed", "lecture.attended"]))
+    d1, d2 = now - timedelta(days=2), now - timedelta(days=1)
+    in_time, arrived = enrol(now), enrol(now)
+
+    def evs(pid: str) -> list[dict[str, Any]]:
+        lecture = event(pid, "lecture.attended", d1, {"lecture_id": "L0", "content_id": "C0", "score": 90,
+                                                      "pass_mark": 60})
+        return [lecture, *[_lesson(pid, d2 + timedelta(minutes=i), f"C{i}", f"{pid}-{i}") for i in range(3)]]
+
+    for ev in evs(in_time):
+        ingest_one(now, ev)
+    first, *rest = evs(arrived)
+    for ev in rest:
+        ingest_one(now, ev)
+    ingest_one(now, first)
+    assert balance(arrived, now) == balance(in_time, now)
+
+
+def test_re_evaluation_keeps_each_event_on_its_own_programme_version(db: Db, now: datetime) -> None:
+    a, b = enrol(now), enrol(now)
+    for pid in (a, b):
+        ingest_one(now, _lesson(pid, now - timedelta(days=1), "C1", f"{pid}-c1"))  # version 1: 20
+    _install(lambda doc: _rule(doc, "education").update(points=30), effective_from=now - timedelta(days=30))
+    ingest_one(now, _lesson(a, now - timedelta(days=2), "C0", "a-c0"))  # late, for a only: 30 under version 2
+    ingest_one(now, _lesson(b, now - timedelta(hours=1), "C0", "b-c0"))  # current, for b: 30
+    assert balance(a, now) == balance(b, now) == 100 + 20 + 30
+
+
+def test_a_source_key_repeated_in_a_batch_is_won_by_its_first_item(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    lesson = _lesson(pid, now - timedelta(hours=1), "C0", "k1")
+    reading = event(pid, "health.measurement", now - timedelta(hours=2), bp(), key="k1")
+    first, second = ingest(now, lesson, reading)
+    assert not isinstance(first, AppError), first
+    assert isinstance(second, AppError)
+    assert second.code == "events.conflict"
+    first, second = ingest(now, event(pid, "health.measurement", now - timedelta(hours=3), bp(), key="k2"),
+                           _lesson(pid, now - timedelta(hours=4), "C1", "k2"))
+    assert not isinstance(first, AppError), first
+    assert isinstance(second, AppError)
+
+
+def test_re_evaluating_awards_with_held_and_spent_lots_keeps_the_ledger_intact(db: Db, now: datetime) -> None:
+    held, spent = enrol(now), enrol(now)
+    for pid in (held, spent):
+        ingest_one(now, _lesson(pid, now - timedelta(days=1), "C0", f"{pid}-late"))
+    with write_tx() as session:
+        ledger.hold(session, ledger.wallet_of(session, held), 120, now, ttl=timedelta(hours=1))
+        ledger.spend(session, ledger.wallet_of(session, spent), 120, now)
+    for pid in (held, spent):
+        ingest_one(now, _lesson(pid, now - timedelta(days=2), "C0", f"{pid}-early"))
+    _verify()
+    assert (balance(held, now), balance(spent, now)) == (120, 0)

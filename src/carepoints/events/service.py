@@ -129,14 +129,12 @@ def _ingest(session: Session, raw_items: Sequence[Any], now: datetime,
         live = _take_free(session, live, now)
     if live:
         programmes = rules.programmes(session)
-        grouped = [(i, _replay_group(programmes, i.event)) for i in live]  # type: ignore[arg-type]
-        in_order = [i for i, g in grouped if g is not None]
-        bulk = [i for i, g in grouped if g is None]
+        bulk, in_order = _split(programmes, live)
         if in_order:
             _lock_wallets(session, live, now)  # every wallet of the batch, in key order, before any is written
         if bulk:
             _run_bulk(session, bulk, now)
-        for item in sorted(in_order, key=_time_order):
+        for item in in_order:
             _run_alone(session, item, now, _run_in_order)
     return [None if item.deferred else item.error if item.error is not None else item.outcome or {}
             for item in items]
@@ -156,6 +154,32 @@ def _take_free(session: Session, items: list[_Item], now: datetime) -> list[_Ite
         pid = ref.id if ref.id is not None else by_ref.get((ref.system or "", ref.value or ""))
         item.deferred = pid is not None and pid in found and pid not in locked
     return [i for i in items if not i.deferred]
+
+
+def _split(programmes: ProgrammeSet, items: list[_Item]) -> tuple[list[_Item], list[_Item]]:
+    """The items for the bulk path, and those to run one by one in time order (order-
+    sensitive rules). A repeat of a source key within the batch goes where its first
+    occurrence goes, right after it, so that the first one wins as everywhere else."""
+    bulk: list[_Item] = []
+    in_order: list[_Item] = []
+    first_in_order: dict[tuple[str, str], bool] = {}
+    repeats: dict[tuple[str, str], list[_Item]] = {}
+    for item in items:
+        ev = item.event
+        assert ev is not None  # noqa: S101
+        key = (ev.source, ev.source_event_id)
+        if key in first_in_order:
+            (repeats[key] if first_in_order[key] else bulk).append(item)
+            continue
+        ordered = _replay_group(programmes, ev) is not None
+        first_in_order[key] = ordered
+        repeats[key] = []
+        (in_order if ordered else bulk).append(item)
+    out: list[_Item] = []
+    for item in sorted(in_order, key=_time_order):
+        out.append(item)
+        out.extend(repeats[(item.event.source, item.event.source_event_id)])  # type: ignore[union-attr]
+    return bulk, out
 
 
 def _run_bulk(session: Session, items: list[_Item], now: datetime) -> None:
@@ -197,10 +221,9 @@ def _time_order(item: _Item) -> tuple[datetime, str, str]:
 
 
 def _replay_group(programmes: ProgrammeSet, ev: EventIn | EventView) -> str | None:
-    """The behaviour an order-sensitive rule scores this event as, else None."""
+    """The replay group of an event an order-sensitive rule scores (engine.replay_groups), else None."""
     view = ev if isinstance(ev, EventView) else EventView("", ev.type, ev.occurred_at, ev.attributes)
-    behaviour = effective(view).type
-    return behaviour if behaviour in programmes.at(ev.occurred_at).order_sensitive else None
+    return programmes.at(ev.occurred_at).replay_groups.get(effective(view).type)
 
 
 def _source_key_clash(exc: IntegrityError) -> bool:
@@ -391,13 +414,16 @@ def _post_awards(poster: Poster, programmes: ProgrammeSet, wallet_id: str, view:
 # --- order-sensitive rules: evaluated in time order -----------------------------------
 
 def _run_in_order(session: Session, item: _Item, now: datetime) -> None:
-    """An event of an order-sensitive rule (rules.engine.limits_order_sensitive) is
-    judged as if the patient's events of its behaviour had arrived in time order
+    """An event of an order-sensitive rule (rules.engine.order_sensitive) is judged
+    as if the patient's events of its replay group had arrived in time order
     (occurred_at, then source key): the later ones already accepted give back
     their rule state, this one is evaluated, and then each of them again, in
-    order. The ledger changes only for an event whose awards change: its
-    entries are reversed and the new awards posted, under its own event id,
-    and its stored outcome is replaced (a replay answers the new one)."""
+    order, with what was known when it was first judged (its programme version,
+    consent, the suspensions of that time, its own clock). The ledger changes
+    only for an event whose awards change: its entries are reversed and the new
+    awards posted under its own event id, and its stored outcome is replaced (a
+    replay answers the new one). Events that were turned away before any rule
+    ran (no consent, too old) are left as they are: they hold no room."""
     ev = item.event
     assert ev is not None  # noqa: S101
     conn = session.connection()
@@ -419,48 +445,61 @@ def _run_in_order(session: Session, item: _Item, now: datetime) -> None:
     for row in reversed(later):
         undo(conn, row["patient_id"], row["effects"] or {}, programmes.at(row["occurred_at"]))
     _run(session, [item], now)
-    if item.error is not None:
+    if item.error is not None or item.outcome is None:
         return
     for row in later:
         _reevaluate(session, programmes, row, now)
+    # The answer (and what a replay returns) carries the balance after the re-evaluations.
+    balance = Poster(session, now).wallet(item.wallet_id).balance
+    if balance != item.outcome["balance"]:
+        item.outcome["balance"] = balance
+        conn.execute(update(_events).where(_events.c.id == item.outcome["event_id"]).values(outcome=item.outcome))
+
+
+_GATES = frozenset({"consent.missing", "rules.event_too_old"})  # judged before any rule: no room held
 
 
 def _later_events(conn: Any, patient_id: str, group: str, ev: EventIn) -> list[Any]:
-    """Accepted events of this patient and behaviour after `ev` in time order."""
+    """Accepted events of this patient and replay group after `ev` in time order,
+    but those turned away before any rule ran."""
     rows = conn.execute(select(_events).where(
         _events.c.patient_id == patient_id, _events.c.replay_group == group, _events.c.status == "accepted",
         _events.c.occurred_at >= ev.occurred_at)).mappings().all()
     key = (ev.occurred_at, ev.source, ev.source_event_id)
-    later = [r for r in rows if (r["occurred_at"], r["source"], r["source_event_id"]) > key]
+    later = [r for r in rows if (r["occurred_at"], r["source"], r["source_event_id"]) > key
+             and not _GATES & {n["code"] for n in (r["outcome"] or {}).get("notices", [])}]
     return sorted(later, key=lambda r: (r["occurred_at"], r["source"], r["source_event_id"]))
 
 
 def _reevaluate(session: Session, programmes: ProgrammeSet, row: Any, now: datetime) -> None:
-    """Evaluate an accepted event again on the current state; post only what changed."""
+    """Evaluate an accepted event again on the current rule state, as it was first
+    judged (see _run_in_order); post only what changed."""
     conn = session.connection()
-    pid = row["patient_id"]
+    pid, judged_at = row["patient_id"], row["received_at"]
+    old = row["effects"] or {}
+    version = next((v for v in programmes.versions if v.version == old.get("version")), None)
+    own = ProgrammeSet([version]) if version is not None else programmes
     view = EventView(row["id"], row["type"], row["occurred_at"], row["attributes"])
     poster = Poster(session, now)
     wallet_id = poster.lock_patients({pid})[pid]
     found, _refs = patients.resolve(session, [pid], [])
     store = StateStore(conn)
-    p = found[pid]
-    keys, groups = candidate_keys(programmes, view)
-    day = effective(view).occurred_at.astimezone(programmes.latest.tz).date()
-    store.load({pid: PatientState(pid, p.programme_consent and p.status == "active", p.tier, p.birth_date)},
-               {(pid, k) for k in keys}, {pid: (day, day)} if groups else {}, groups,
-               effective(view).type in ("appointment.no_show", "appointment.attended"))
-    decision = evaluate(programmes, view, store.states[pid], now)
-    old = row["effects"] or {}
+    keys, groups = candidate_keys(own, view)
+    day = view.occurred_at.astimezone(own.latest.tz).date()
+    # consent was given: the event was not turned away (_later_events); its tier is today's
+    store.load({pid: PatientState(pid, True, found[pid].tier, found[pid].birth_date)},
+               {(pid, k) for k in keys}, {pid: (day, day)} if groups else {}, groups, False,
+               suspensions_known_at=judged_at)
+    decision = evaluate(own, view, store.states[pid], judged_at)
     before = [(a["rule"], a["points"]) for a in (row["outcome"] or {}).get("awards", [])]
     same = before == [(a.rule, a.points) for a in decision.awards]
     reversed_: list[tuple[str, int]] = []
     if not same:
-        prog = programmes.at(view.occurred_at)
+        prog = own.at(view.occurred_at)
         reversed_ = ledger.reverse_transfers(poster, view.id, old.get("transfers") or [], now,
                                              expires_at=add_months(now.astimezone(prog.tz),
                                                                    prog.settings.expiry_months))
-    outcome, effects = _book(poster, store, programmes, pid, wallet_id, view, decision,
+    outcome, effects = _book(poster, store, own, pid, wallet_id, view, decision,
                              transfers=list(old.get("transfers") or []) if same else None)
     effects["reevaluated"] = int(old.get("reevaluated", 0)) + (0 if same else 1)
     poster.flush()

@@ -135,9 +135,7 @@ class CompiledProgramme:
         # (rule, day) -> the keys of the rule's limits that depend on the day only (None for
         # once-per-attribute limits); events of the same days share them.
         self.day_limit_keys: dict[tuple[str, date], tuple[tuple[str | None, LimitSpec], ...]] = {}
-        self.order_sensitive = frozenset(
-            etype for etype, rules in self.rules.items()
-            if any(limits_order_sensitive(self.limits[r.code], etype in self.multipliers) for r in rules))
+        self.replay_groups = replay_groups(self)
 
 
 class ProgrammeSet:
@@ -303,18 +301,51 @@ def limit_specs(rule: Rule) -> tuple[LimitSpec, ...]:
     return tuple(out)
 
 
-def limits_order_sensitive(specs: tuple[LimitSpec, ...], multiplied: bool) -> bool:
+# Suspension is judged at ingest from what is known and deliberately order dependent
+# (DESIGN.md): the behaviours it rests on are never re-evaluated.
+_JUDGED_ONCE = frozenset({"appointment.no_show", "appointment.attended"})
+
+
+def order_sensitive(rule: Rule, specs: tuple[LimitSpec, ...], multiplied: bool) -> bool:
     """Whether which events a rule pays can depend on their arrival order.
 
     One limit alone is not: a points cap pays min(cap, Σ) and a count limit the
     first N of equal awards, whatever the order. Two limits where one is once
     per item are (a late repeat of an item moves its award to an earlier day,
-    whose room another item had), and so is a count limit on awards a
-    multiplier makes unequal. Such events are re-evaluated in time order when
-    an earlier one arrives late (events.service)."""
+    whose room another item had), and so is a count limit on awards that are
+    not all equal (a multiplier, or streak units). Such events are re-evaluated
+    in time order when an earlier one arrives late (events.service)."""
     once = any(s.kind == "once" for s in specs)
     counted = any(not s.points and s.kind != "once" for s in specs)
-    return (once and len(specs) > 1) or (multiplied and counted)
+    return (once and len(specs) > 1) or ((multiplied or rule.streak is not None) and counted)
+
+
+def replay_groups(prog: CompiledProgramme) -> dict[str, str]:
+    """Behaviour → replay group: behaviours scored by a common order-sensitive rule
+    share its counters, so they are re-evaluated together (one group per connected
+    set, named by its first behaviour)."""
+    parent: dict[str, str] = {}
+
+    def root(t: str) -> str:
+        while parent[t] != t:
+            t = parent[t]
+        return t
+
+    for rule in prog.programme.rules:
+        if rule.status != "active" or rule.multiplier:
+            continue
+        types = sorted(t for t in rule.event if t not in _JUDGED_ONCE)
+        if not types or not order_sensitive(rule, prog.limits[rule.code],
+                                            any(t in prog.multipliers for t in types)):
+            continue
+        for t in types:
+            parent.setdefault(t, t)
+        first = root(types[0])
+        for t in types[1:]:
+            a, b = sorted((first, root(t)))
+            parent[b] = a
+            first = a
+    return {t: root(t) for t in parent}
 
 
 def limit_key(code: str, spec: LimitSpec, attributes: Mapping[str, Any], day: date) -> str:
