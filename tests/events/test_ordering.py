@@ -9,17 +9,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import yaml
+from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 
 from carepoints.config import get_settings
 from carepoints.events import service as events
 from carepoints.events.models import Event
-from carepoints.kit.db import read_tx, table, write_tx
+from carepoints.kit.db import get_engine, read_tx, table, write_tx
 from carepoints.kit.errors import AppError
 from carepoints.ledger import integrity
 from carepoints.ledger import service as ledger
 from carepoints.ledger.models import Transfer
-from carepoints.patients.models import Consent
+from carepoints.patients.models import Consent, Patient
 from carepoints.rules import service as rules
 from carepoints.rules.engine import EPOCH
 from tests.conftest import Db
@@ -28,6 +29,7 @@ from tests.helpers import balance, bp, enrol, event, ingest, ingest_one
 _tr = table(Transfer)
 _ev = table(Event)
 _consents = table(Consent)
+_patients = table(Patient)
 
 
 def _lesson(pid: str, at: datetime, content: str, key: str) -> dict[str, Any]:
@@ -267,3 +269,86 @@ def test_re_evaluating_awards_with_held_and_spent_lots_keeps_the_ledger_intact(d
         ingest_one(now, _lesson(pid, now - timedelta(days=2), "C0", f"{pid}-early"))
     _verify()
     assert (balance(held, now), balance(spent, now)) == (120, 0)
+
+
+def test_a_suspension_restarted_later_does_not_claw_back_a_re_evaluated_award(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    hour = timedelta(hours=1)
+    for days, appointment in ((40, "A1"), (39, "A2"), (38, "A3")):  # suspended day -38 to day -8
+        ingest_one(now, _no_show(pid, now - timedelta(days=days), appointment))
+    c1 = ingest_one(now + hour, _lesson(pid, now - timedelta(days=5), "C1", "c1"))
+    assert [a["points"] for a in c1["awards"]] == [20]  # after the suspension
+    ingest_one(now + 2 * hour, _no_show(pid, now - timedelta(days=20), "A4"))  # inside it: restarts to day +10
+    late = ingest_one(now + 3 * hour, _lesson(pid, now - timedelta(days=6), "C0", "c0"))
+    assert late["awards"] == []  # suspended now
+    assert balance(pid, now) == 100 - 200 + 20  # C1 keeps what it was paid
+    _verify()
+
+
+def test_an_award_withheld_by_a_suspension_since_revoked_stays_withheld(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    hour = timedelta(hours=1)
+    ids = [ingest_one(now, _no_show(pid, now - timedelta(days=d), a))["event_id"]
+           for d, a in ((12, "A1"), (11, "A2"), (10, "A3"))]  # suspended from day -10
+    c1 = ingest_one(now + hour, _lesson(pid, now - timedelta(days=5), "C1", "c1"))
+    assert [n["code"] for n in c1["notices"]] == ["rules.suspended"]
+    with write_tx() as session:
+        events.revoke(session, now=now + 2 * hour, reason="HIS correction", event_id=ids[2])
+    before = balance(pid, now)
+    late = ingest_one(now + 3 * hour, _lesson(pid, now - timedelta(days=30), "C0", "c0"))
+    assert [a["points"] for a in late["awards"]] == [20]
+    assert balance(pid, now) == before + 20  # C1 is not paid after the fact
+    _verify()
+
+
+def test_re_evaluation_keeps_the_tier_an_event_was_judged_with(db: Db, now: datetime) -> None:
+    _install(lambda doc: doc["rules"].append({
+        "code": "gold_learning", "names": {"zh": "金卡学习", "en": "Gold learning"},
+        "event": "education.completed", "points": 10,
+        "conditions": [{"type": "patient", "field": "tier", "op": "eq", "value": "gold"}]}))
+    pid = enrol(now)
+    c1 = ingest_one(now, _lesson(pid, now - timedelta(days=1), "C1", "c1"))
+    assert [a["rule"] for a in c1["awards"]] == ["education"]
+    with write_tx() as session:
+        session.connection().execute(update(_patients).where(_patients.c.id == pid).values(tier="gold"))
+    late = ingest_one(now, _lesson(pid, now - timedelta(days=2), "C0", "c0"))
+    assert sum(a["points"] for a in late["awards"]) == 30  # judged now, as gold
+    assert balance(pid, now) == 100 + 20 + 30  # C1 keeps what it was judged as
+
+
+def test_a_repeat_after_a_rejected_first_item_is_still_judged_in_time_order(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    d1, d2 = now - timedelta(days=2), now - timedelta(days=1)
+    for i, content in enumerate(("C0", "C1", "C2")):  # day 2: C0 and C1 paid (cap 40), C2 not
+        ingest_one(now, _lesson(pid, d2 + timedelta(minutes=i), content, f"d2-{i}"))
+    ghost = {**event(pid, "health.measurement", d1, bp(), key="kk"), "patient": {"id": "0" * 32}}
+    rejected, late = ingest(now, ghost, _lesson(pid, d1, "C0", "kk"))
+    assert isinstance(rejected, AppError)
+    assert not isinstance(late, AppError), late
+    assert [a["points"] for a in late["awards"]] == [20]  # C0 belongs to day 1
+    assert balance(pid, now) == 160
+
+
+def test_many_late_events_re_evaluate_the_later_ones_once(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    later = [_lesson(pid, now - timedelta(days=1) + timedelta(minutes=i), f"N{i}", f"n{i}") for i in range(6)]
+    for ev in later:
+        ingest_one(now, ev)
+    early = [_lesson(pid, now - timedelta(days=10 + i), f"E{i}", f"e{i}") for i in range(5)]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        statements.append(sql)
+
+    sa_event.listen(get_engine(), "before_cursor_execute", seen)
+    try:
+        outs = ingest(now, *early)
+    finally:
+        sa_event.remove(get_engine(), "before_cursor_execute", seen)
+    rewrites = [q for q in statements if q.startswith("UPDATE events SET outcome") and "effects" in q]
+    assert len(rewrites) == 6  # each later lesson re-evaluated once, not once per late item
+    assert [o if isinstance(o, AppError) else o["balance"] for o in outs] == [100 + 40 + 5 * 20] * 5
+    with read_tx() as session:
+        counts = [r[0] for r in session.connection().execute(select(_ev.c.effects).where(
+            _ev.c.source_event_id.in_([f"n{i}" for i in range(6)])))]
+    assert [(e or {}).get("reevaluated", 0) for e in counts] == [0] * 6  # unchanged awards: no new entries

@@ -11,6 +11,7 @@ import pytest
 
 from carepoints.events import service as events
 from carepoints.kit.db import read_tx
+from carepoints.kit.errors import AppError
 from carepoints.ledger import service as ledger
 from tests.conftest import Db
 from tests.helpers import balance, bp, enrol, event
@@ -70,3 +71,41 @@ def test_two_groups_sharing_patients_both_finish(pg_only: Db, now: datetime) -> 
         t.join(timeout=60)
     assert all(isinstance(o, dict) for group in out for job in group for o in job), out
     assert [balance(p, now) for p in pids] == [170] * 6  # 100 + 50 + 10 + 10
+
+
+def test_a_repeated_key_stays_with_its_first_item(pg_only: Db, now: datetime) -> None:
+    busy = enrol(now, external_ids=[{"system": "his", "value": "MRN-1"}])
+    free = enrol(now)
+    at = now - timedelta(hours=1)
+    first = {**event(busy, "health.measurement", at, bp(), key="dup"), "patient": {"system": "his", "value": "MRN-1"}}
+    second = event(free, "health.measurement", at, bp(), key="dup")
+    out: list[Any] = []
+    with WalletLock(pg_only, _wallet(busy)) as lock:
+        worker = threading.Thread(target=lambda: out.extend(events._ingest_group([[first, second]])), daemon=True)
+        worker.start()
+        lock.wait_for(1)
+        lock.release()
+        worker.join(timeout=30)
+    ((a, b),) = out
+    assert isinstance(a, dict), a
+    assert isinstance(b, AppError)
+    assert b.code == "events.conflict"
+
+
+def test_a_failure_after_the_first_commit_answers_only_the_waiting_items(
+        pg_only: Db, now: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+    busy, free = enrol(now), enrol(now)
+    at = now - timedelta(hours=1)
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("the second transaction lost its connection")
+
+    monkeypatch.setattr(events, "ingest", broken)
+    with WalletLock(pg_only, _wallet(busy)):
+        committed, waiting = events._ingest_group([[event(free, "health.measurement", at, bp())],
+                                                   [event(busy, "health.measurement", at, bp())]])
+    assert committed[0]["duplicate"] is False  # answered once, from the transaction that committed it
+    assert isinstance(waiting[0], AppError)
+    assert waiting[0].status_code == 500
+    assert balance(free, now) == 160
+    assert balance(busy, now) == 100

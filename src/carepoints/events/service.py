@@ -13,6 +13,7 @@ one bad item fails alone with its own error."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -39,10 +40,20 @@ from carepoints.ledger.posting import Poster
 from carepoints.patients import service as patients
 from carepoints.patients.errors import PatientNotFoundError
 from carepoints.rules import service as rules
-from carepoints.rules.engine import Decision, EventView, PatientState, ProgrammeSet, apply, effective, evaluate
+from carepoints.rules.engine import (
+    Decision,
+    EventView,
+    PatientState,
+    ProgrammeSet,
+    SuspensionRec,
+    apply,
+    effective,
+    evaluate,
+)
 from carepoints.rules.state import StateStore, candidate_keys, undo
 
 MAX_BATCH = 1000
+log = logging.getLogger("carepoints.events")
 _events = table(Event)
 
 
@@ -81,13 +92,18 @@ def _ingest_group(jobs: Sequence[Sequence[Any]]) -> list[list[Result]]:
     instead of queueing whole groups behind each other, and since a transaction
     that skips never waits for a wallet, the two cannot deadlock."""
     flat = [item for job in jobs for item in job]
-    now = utc_now()
-    with write_tx() as session:
-        first = _ingest(session, flat, now, skip_locked=is_postgres(session))
+    with write_tx() as session:  # the clock is read once the write lock is ours: commit order
+        first = _ingest(session, flat, utc_now(), skip_locked=is_postgres(session))
     waiting = [i for i, r in enumerate(first) if r is None]
     if waiting:
-        with write_tx() as session:
-            later = ingest(session, [flat[i] for i in waiting], now)
+        # The first transaction has committed: from here on nothing may fail the group
+        # (its jobs would be run again), so a failure answers only the waiting items.
+        try:
+            with write_tx() as session:
+                later = ingest(session, [flat[i] for i in waiting], utc_now())
+        except Exception:
+            log.error("deferred events failed; each runs alone", exc_info=False)
+            later = [_ingest_alone(flat[i]) for i in waiting]
         for i, result in zip(waiting, later, strict=True):
             first[i] = result
     results = [r for r in first if r is not None]
@@ -97,6 +113,21 @@ def _ingest_group(jobs: Sequence[Sequence[Any]]) -> list[list[Result]]:
         out.append(results[start:start + len(job)])
         start += len(job)
     return out
+
+
+def _ingest_alone(raw: Any) -> Result:
+    try:
+        with write_tx() as session:
+            return ingest(session, [raw], utc_now())[0]
+    except Exception:
+        log.error("an event failed unexpectedly", exc_info=False)
+        return _IngestFailedError()
+
+
+class _IngestFailedError(AppError):
+    code = "events.failed"
+    status_code = 500
+    message = "事件处理失败,请稍后重试 / The event could not be processed; retry later"
 
 
 # Every request's events go through this process's writer, which commits
@@ -134,8 +165,8 @@ def _ingest(session: Session, raw_items: Sequence[Any], now: datetime,
             _lock_wallets(session, live, now)  # every wallet of the batch, in key order, before any is written
         if bulk:
             _run_bulk(session, bulk, now)
-        for item in in_order:
-            _run_alone(session, item, now, _run_in_order)
+        if in_order:
+            _run_in_order(session, in_order, now)
     return [None if item.deferred else item.error if item.error is not None else item.outcome or {}
             for item in items]
 
@@ -153,6 +184,10 @@ def _take_free(session: Session, items: list[_Item], now: datetime) -> list[_Ite
         ref = item.event.patient  # type: ignore[union-attr]
         pid = ref.id if ref.id is not None else by_ref.get((ref.system or "", ref.value or ""))
         item.deferred = pid is not None and pid in found and pid not in locked
+    # A repeated source key stays with its first item, wherever that goes.
+    held = {(i.event.source, i.event.source_event_id) for i in items if i.deferred}  # type: ignore[union-attr]
+    for item in items:
+        item.deferred = item.deferred or (item.event.source, item.event.source_event_id) in held  # type: ignore[union-attr]
     return [i for i in items if not i.deferred]
 
 
@@ -160,21 +195,22 @@ def _split(programmes: ProgrammeSet, items: list[_Item]) -> tuple[list[_Item], l
     """The items for the bulk path, and those to run one by one in time order (order-
     sensitive rules). A repeat of a source key within the batch goes where its first
     occurrence goes, right after it, so that the first one wins as everywhere else."""
-    bulk: list[_Item] = []
+    def key(item: _Item) -> tuple[str, str]:
+        return item.event.source, item.event.source_event_id  # type: ignore[union-attr]
+
+    # a key any of whose occurrences is order sensitive runs in order (the first may be rejected)
+    ordered = {key(i) for i in items if _replay_group(programmes, i.event) is not None}  # type: ignore[arg-type]
+    bulk = [i for i in items if key(i) not in ordered]
     in_order: list[_Item] = []
-    first_in_order: dict[tuple[str, str], bool] = {}
     repeats: dict[tuple[str, str], list[_Item]] = {}
     for item in items:
-        ev = item.event
-        assert ev is not None  # noqa: S101
-        key = (ev.source, ev.source_event_id)
-        if key in first_in_order:
-            (repeats[key] if first_in_order[key] else bulk).append(item)
+        if key(item) not in ordered:
             continue
-        ordered = _replay_group(programmes, ev) is not None
-        first_in_order[key] = ordered
-        repeats[key] = []
-        (in_order if ordered else bulk).append(item)
+        if key(item) in repeats:
+            repeats[key(item)].append(item)
+        else:
+            repeats[key(item)] = []
+            in_order.append(item)
     out: list[_Item] = []
     for item in sorted(in_order, key=_time_order):
         out.append(item)
@@ -368,11 +404,13 @@ def _book(poster: Poster, store: StateStore, programmes: ProgrammeSet, patient_i
     """Fold a decision into the rule state and post its awards (unless `transfers`,
     the entries already posted for exactly these awards, are given); the event's
     outcome and recorded effects."""
+    state = store.states[patient_id]
+    judged = {"suspended": state.suspended_at(view.occurred_at) is not None, "tier": state.tier}
     created_suspension = None
     if decision.suspension is not None and not decision.suspension.id:
         decision.suspension.id = created_suspension = new_id()
         store.mark_new_suspension(created_suspension)
-    apply(store.states[patient_id], decision)
+    apply(state, decision)
     store.record(patient_id, decision)
     awards = [{"rule": a.rule, "points": a.points, "message": a.message} for a in decision.awards]
     if transfers is None:
@@ -388,7 +426,7 @@ def _book(poster: Poster, store: StateStore, programmes: ProgrammeSet, patient_i
         "suspension_extended": [decision.suspension.id, decision.suspension_previous_end.isoformat(),
                                 decision.suspension.ends_at.isoformat()]
         if decision.suspension is not None and decision.suspension_previous_end is not None else None,
-        "streak_units": decision.streak_units,
+        "streak_units": decision.streak_units, "judged": judged,
     }
     return outcome, effects
 
@@ -413,50 +451,63 @@ def _post_awards(poster: Poster, programmes: ProgrammeSet, wallet_id: str, view:
 
 # --- order-sensitive rules: evaluated in time order -----------------------------------
 
-def _run_in_order(session: Session, item: _Item, now: datetime) -> None:
-    """An event of an order-sensitive rule (rules.engine.order_sensitive) is judged
-    as if the patient's events of its replay group had arrived in time order
-    (occurred_at, then source key): the later ones already accepted give back
-    their rule state, this one is evaluated, and then each of them again, in
-    order, with what was known when it was first judged (its programme version,
-    consent, the suspensions of that time, its own clock). The ledger changes
-    only for an event whose awards change: its entries are reversed and the new
-    awards posted under its own event id, and its stored outcome is replaced (a
-    replay answers the new one). Events that were turned away before any rule
-    ran (no consent, too old) are left as they are: they hold no room."""
-    ev = item.event
-    assert ev is not None  # noqa: S101
+def _run_in_order(session: Session, items: list[_Item], now: datetime) -> None:
+    """Events of order-sensitive rules (rules.engine.order_sensitive), in time order,
+    each in its own savepoint. Each is judged as if the patient's events of its
+    replay group had arrived in time order (occurred_at, then source key): the
+    later ones already accepted give back their rule state once, and are then
+    evaluated again, interleaved in time order with this batch's items, each as
+    it was first judged (its programme version, the suspension and tier it was
+    judged with, its own clock; consent it had). The ledger changes only for an
+    event whose awards change: its entries are reversed and the new awards
+    posted under its own event id, and its stored outcome replaced (a replay
+    answers the new one). Events turned away before any rule ran (no consent,
+    too old) hold no room and are left as they are."""
     conn = session.connection()
-    ref = ev.patient
-    found, by_ref = patients.resolve(session, [ref.id] if ref.id else [],
-                                     [] if ref.id else [(ref.system or "", ref.value or "")])
-    pid = ref.id if ref.id is not None else by_ref.get((ref.system or "", ref.value or ""))
     programmes = rules.programmes(session)
-    group = _replay_group(programmes, ev)
-    later = [] if pid is None or pid not in found or group is None else _later_events(conn, pid, group, ev)
-    if later:
-        Poster(session, now).lock_patients({pid})  # type: ignore[arg-type]
-        item.patient_id = pid  # type: ignore[assignment]
-        if _stored(session, [item]):
-            later = []  # a replay or a conflict: nothing to re-evaluate
-    if not later:
-        _run(session, [item], now)
-        return
-    for row in reversed(later):
-        undo(conn, row["patient_id"], row["effects"] or {}, programmes.at(row["occurred_at"]))
-    _run(session, [item], now)
-    if item.error is not None or item.outcome is None:
-        return
-    for row in later:
-        _reevaluate(session, programmes, row, now)
-    # The answer (and what a replay returns) carries the balance after the re-evaluations.
-    balance = Poster(session, now).wallet(item.wallet_id).balance
-    if balance != item.outcome["balance"]:
-        item.outcome["balance"] = balance
-        conn.execute(update(_events).where(_events.c.id == item.outcome["event_id"]).values(outcome=item.outcome))
+    refs = [i.event.patient for i in items if i.event]
+    found, by_ref = patients.resolve(session, [r.id for r in refs if r.id],
+                                     [(r.system or "", r.value or "") for r in refs if r.id is None])
+    pending: dict[tuple[str, str], list[Any]] = {}  # (patient, group) -> later rows not yet re-evaluated
+    touched: dict[tuple[str, str], list[_Item]] = {}
+    for item in items:
+        ev = item.event
+        assert ev is not None  # noqa: S101
+        ref = ev.patient
+        pid = ref.id if ref.id is not None else by_ref.get((ref.system or "", ref.value or ""))
+        group = _replay_group(programmes, ev)
+        bucket = (pid, group) if pid is not None and pid in found and group is not None else None
+        if bucket is not None and bucket not in pending and _stored(session, [item]):
+            bucket = None  # a replay or a conflict changes nothing: nothing to re-evaluate
+        if bucket is not None and bucket not in pending:
+            later = _later_events(conn, pid, group, ev)  # type: ignore[arg-type]
+            for row in reversed(later):  # they give back their rule state, once
+                undo(conn, pid, row["effects"] or {}, programmes.at(row["occurred_at"]))  # type: ignore[arg-type]
+            pending[bucket] = later
+        if bucket is not None:
+            rows = pending[bucket]
+            while rows and _row_order(rows[0]) < _time_order(item):
+                _reevaluate(session, programmes, rows.pop(0), now)
+        _run_alone(session, item, now, lambda s, i, n: _run(s, [i], n))
+        if bucket is not None and item.outcome is not None:
+            touched.setdefault(bucket, []).append(item)
+    for bucket, rows in pending.items():
+        for row in rows:
+            _reevaluate(session, programmes, row, now)
+        # The answers (and what replays return) carry the balance after the re-evaluations.
+        for item in touched.get(bucket, []):
+            balance = Poster(session, now).wallet(item.wallet_id).balance
+            if item.outcome is not None and not item.outcome.get("duplicate") and balance != item.outcome["balance"]:
+                item.outcome["balance"] = balance
+                conn.execute(update(_events).where(_events.c.id == item.outcome["event_id"])
+                             .values(outcome=item.outcome))
 
 
 _GATES = frozenset({"consent.missing", "rules.event_too_old"})  # judged before any rule: no room held
+
+
+def _row_order(row: Any) -> tuple[datetime, str, str]:
+    return row["occurred_at"], row["source"], row["source_event_id"]
 
 
 def _later_events(conn: Any, patient_id: str, group: str, ev: EventIn) -> list[Any]:
@@ -466,32 +517,43 @@ def _later_events(conn: Any, patient_id: str, group: str, ev: EventIn) -> list[A
         _events.c.patient_id == patient_id, _events.c.replay_group == group, _events.c.status == "accepted",
         _events.c.occurred_at >= ev.occurred_at)).mappings().all()
     key = (ev.occurred_at, ev.source, ev.source_event_id)
-    later = [r for r in rows if (r["occurred_at"], r["source"], r["source_event_id"]) > key
+    later = [r for r in rows if _row_order(r) > key
              and not _GATES & {n["code"] for n in (r["outcome"] or {}).get("notices", [])}]
-    return sorted(later, key=lambda r: (r["occurred_at"], r["source"], r["source_event_id"]))
+    return sorted(later, key=_row_order)
 
 
 def _reevaluate(session: Session, programmes: ProgrammeSet, row: Any, now: datetime) -> None:
     """Evaluate an accepted event again on the current rule state, as it was first
     judged (see _run_in_order); post only what changed."""
     conn = session.connection()
-    pid, judged_at = row["patient_id"], row["received_at"]
+    pid = row["patient_id"]
     old = row["effects"] or {}
+    outcome0 = row["outcome"] or {}
     version = next((v for v in programmes.versions if v.version == old.get("version")), None)
     own = ProgrammeSet([version]) if version is not None else programmes
     view = EventView(row["id"], row["type"], row["occurred_at"], row["attributes"])
     poster = Poster(session, now)
     wallet_id = poster.lock_patients({pid})[pid]
     found, _refs = patients.resolve(session, [pid], [])
+    judged = old.get("judged") or {
+        "suspended": any(n["code"] == "rules.suspended" for n in outcome0.get("notices", [])),
+        "tier": found[pid].tier}
     store = StateStore(conn)
     keys, groups = candidate_keys(own, view)
     day = view.occurred_at.astimezone(own.latest.tz).date()
-    # consent was given: the event was not turned away (_later_events); its tier is today's
-    store.load({pid: PatientState(pid, True, found[pid].tier, found[pid].birth_date)},
-               {(pid, k) for k in keys}, {pid: (day, day)} if groups else {}, groups, False,
-               suspensions_known_at=judged_at)
-    decision = evaluate(own, view, store.states[pid], judged_at)
-    before = [(a["rule"], a["points"]) for a in (row["outcome"] or {}).get("awards", [])]
+    store.load({pid: PatientState(pid, True, judged["tier"], found[pid].birth_date)},
+               {(pid, k) for k in keys}, {pid: (day, day)} if groups else {}, groups, False)
+    state = store.states[pid]
+    covering = [x for x in state.suspensions if x.starts_at <= view.occurred_at < x.ends_at]
+    if not judged["suspended"]:
+        state.suspensions = []  # not suspended then: a later or longer suspension changes nothing
+    elif not covering:  # suspended then (since revoked or shortened): still withheld
+        state.suspensions = [SuspensionRec("", view.occurred_at, view.occurred_at + timedelta(microseconds=1),
+                                           "")]
+    else:
+        state.suspensions = covering
+    decision = evaluate(own, view, state, row["received_at"])
+    before = [(a["rule"], a["points"]) for a in outcome0.get("awards", [])]
     same = before == [(a.rule, a.points) for a in decision.awards]
     reversed_: list[tuple[str, int]] = []
     if not same:
@@ -501,6 +563,7 @@ def _reevaluate(session: Session, programmes: ProgrammeSet, row: Any, now: datet
                                                                    prog.settings.expiry_months))
     outcome, effects = _book(poster, store, own, pid, wallet_id, view, decision,
                              transfers=list(old.get("transfers") or []) if same else None)
+    effects["judged"] = judged
     effects["reevaluated"] = int(old.get("reevaluated", 0)) + (0 if same else 1)
     poster.flush()
     store.flush(now)

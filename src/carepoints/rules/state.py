@@ -75,12 +75,10 @@ class StateStore:
         self._suspension_patient: dict[str, str] = {}
 
     def load(self, patients: dict[str, PatientState], counter_keys: set[tuple[str, str]],
-             run_windows: dict[str, tuple[date, date]], groups: set[str], no_shows: bool,
-             suspensions_known_at: datetime | None = None) -> None:
+             run_windows: dict[str, tuple[date, date]], groups: set[str], no_shows: bool) -> None:
         """Fill the given states (consent, tier already set) from the database:
         exactly the counters the batch can touch, the streak runs around each
-        patient's days, suspensions (only those created by `suspensions_known_at`
-        when given) and (when needed) counted no-shows."""
+        patient's days, suspensions and (when needed) counted no-shows."""
         conn = self.conn
         ids = list(patients)
         self.states.update(patients)
@@ -118,15 +116,9 @@ class StateStore:
                     runs = sorted(st.runs.get(grp, []))
                     st.runs[grp] = runs
                     self._runs0[(pid, grp)] = list(runs)
-        if suspensions_known_at is None:
-            sql = ("SELECT id, patient_id, starts_at, ends_at, trigger_event_id FROM suspensions "  # noqa: S608
-                   f"WHERE patient_id IN ({marks(conn, len(ids))})")
-            found = fetch(conn, sql, ids)
-        else:
-            s = table(Suspension)
-            found = list(conn.execute(select(s.c.id, s.c.patient_id, s.c.starts_at, s.c.ends_at, s.c.trigger_event_id)
-                                      .where(s.c.patient_id.in_(ids), s.c.created_at <= suspensions_known_at)))
-        for sid, pid, begin, end, trig in found:
+        sql = ("SELECT id, patient_id, starts_at, ends_at, trigger_event_id FROM suspensions "  # noqa: S608
+               f"WHERE patient_id IN ({marks(conn, len(ids))})")
+        for sid, pid, begin, end, trig in fetch(conn, sql, ids):
             patients[pid].suspensions.append(SuspensionRec(sid, as_datetime(begin), as_datetime(end), trig))
         if no_shows:
             n = table(NoShow)
