@@ -347,8 +347,36 @@ def test_many_late_events_re_evaluate_the_later_ones_once(db: Db, now: datetime)
         sa_event.remove(get_engine(), "before_cursor_execute", seen)
     rewrites = [q for q in statements if q.startswith("UPDATE events SET outcome") and "effects" in q]
     assert len(rewrites) == 6  # each later lesson re-evaluated once, not once per late item
-    assert [o if isinstance(o, AppError) else o["balance"] for o in outs] == [100 + 40 + 5 * 20] * 5
+    # running balances in time order (E4 first), as in the bulk path; the last one is the final balance
+    assert [o if isinstance(o, AppError) else o["balance"] for o in outs] == [240, 220, 200, 180, 160]
+    assert balance(pid, now) == 240
     with read_tx() as session:
         counts = [r[0] for r in session.connection().execute(select(_ev.c.effects).where(
             _ev.c.source_event_id.in_([f"n{i}" for i in range(6)])))]
     assert [(e or {}).get("reevaluated", 0) for e in counts] == [0] * 6  # unchanged awards: no new entries
+
+
+def test_a_repeated_key_with_another_time_does_not_move_the_re_evaluation(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    noon = (now - timedelta(days=1)).replace(hour=4, minute=0, second=0, microsecond=0)  # 12:00 in Shanghai
+    ingest_one(now, _lesson(pid, noon + timedelta(hours=1), "C1", "r1"))
+    ingest_one(now, _lesson(pid, noon + timedelta(hours=2), "C2", "r2"))  # that day's 40 used
+    first = _lesson(pid, now - timedelta(days=10), "C0", "a")
+    clash = _lesson(pid, noon + timedelta(hours=3), "C9", "a")  # same key, another payload
+    before = _lesson(pid, noon, "C3", "b")  # earlier that day than r1 and r2: paid, and r2 is not
+    outs = ingest(now, first, clash, before)
+    assert isinstance(outs[1], AppError)
+    assert outs[1].code == "events.conflict"
+    assert not isinstance(outs[2], AppError)
+    assert [a["points"] for a in outs[2]["awards"]] == [20]
+    assert balance(pid, now) == 100 + 20 + 40
+
+
+def test_answers_carry_running_balances_as_in_the_bulk_path(db: Db, now: datetime) -> None:
+    pid = enrol(now)
+    lessons = ingest(now, _lesson(pid, now - timedelta(days=3), "C0", "x0"),
+                     _lesson(pid, now - timedelta(days=2), "C1", "x1"))
+    readings = ingest(now, event(pid, "health.measurement", now - timedelta(days=3), bp(), key="m0"),
+                      event(pid, "health.measurement", now - timedelta(days=2), bp(), key="m1"))
+    assert [o["balance"] for o in lessons] == [120, 140]  # type: ignore[index]
+    assert [o["balance"] for o in readings] == [200, 210]  # type: ignore[index]

@@ -469,7 +469,8 @@ def _run_in_order(session: Session, items: list[_Item], now: datetime) -> None:
     found, by_ref = patients.resolve(session, [r.id for r in refs if r.id],
                                      [(r.system or "", r.value or "") for r in refs if r.id is None])
     pending: dict[tuple[str, str], list[Any]] = {}  # (patient, group) -> later rows not yet re-evaluated
-    touched: dict[tuple[str, str], list[_Item]] = {}
+    last: dict[str, _Item] = {}  # per patient, the last item accepted here
+    keys: set[tuple[str, str]] = set()
     for item in items:
         ev = item.event
         assert ev is not None  # noqa: S101
@@ -477,30 +478,35 @@ def _run_in_order(session: Session, items: list[_Item], now: datetime) -> None:
         pid = ref.id if ref.id is not None else by_ref.get((ref.system or "", ref.value or ""))
         group = _replay_group(programmes, ev)
         bucket = (pid, group) if pid is not None and pid in found and group is not None else None
-        if bucket is not None and bucket not in pending and _stored(session, [item]):
+        # a key an earlier item of the batch took (_split puts repeats right after it): a replay or conflict
+        repeat = (ev.source, ev.source_event_id) in keys
+        if bucket is not None and bucket not in pending and (repeat or _stored(session, [item])):
             bucket = None  # a replay or a conflict changes nothing: nothing to re-evaluate
         if bucket is not None and bucket not in pending:
             later = _later_events(conn, pid, group, ev)  # type: ignore[arg-type]
             for row in reversed(later):  # they give back their rule state, once
                 undo(conn, pid, row["effects"] or {}, programmes.at(row["occurred_at"]))  # type: ignore[arg-type]
             pending[bucket] = later
-        if bucket is not None:
+        if bucket is not None and not repeat:
             rows = pending[bucket]
             while rows and _row_order(rows[0]) < _time_order(item):
                 _reevaluate(session, programmes, rows.pop(0), now)
         _run_alone(session, item, now, lambda s, i, n: _run(s, [i], n))
-        if bucket is not None and item.outcome is not None:
-            touched.setdefault(bucket, []).append(item)
-    for bucket, rows in pending.items():
+        if item.outcome is not None or isinstance(item.error, EventConflictError):
+            keys.add((ev.source, ev.source_event_id))
+        if item.outcome is not None and not item.outcome.get("duplicate"):
+            last[item.patient_id] = item
+    for rows in pending.values():
         for row in rows:
             _reevaluate(session, programmes, row, now)
-        # The answers (and what replays return) carry the balance after the re-evaluations.
-        for item in touched.get(bucket, []):
-            balance = Poster(session, now).wallet(item.wallet_id).balance
-            if item.outcome is not None and not item.outcome.get("duplicate") and balance != item.outcome["balance"]:
-                item.outcome["balance"] = balance
-                conn.execute(update(_events).where(_events.c.id == item.outcome["event_id"])
-                             .values(outcome=item.outcome))
+    # Each answer carries the running balance, as in the bulk path; the patient's last one
+    # (and what its replay returns) the balance after every re-evaluation.
+    for item in last.values():
+        assert item.outcome is not None  # noqa: S101
+        balance = Poster(session, now).wallet(item.wallet_id).balance
+        if balance != item.outcome["balance"]:
+            item.outcome["balance"] = balance
+            conn.execute(update(_events).where(_events.c.id == item.outcome["event_id"]).values(outcome=item.outcome))
 
 
 _GATES = frozenset({"consent.missing", "rules.event_too_old"})  # judged before any rule: no room held
@@ -553,6 +559,10 @@ def _reevaluate(session: Session, programmes: ProgrammeSet, row: Any, now: datet
     else:
         state.suspensions = covering
     decision = evaluate(own, view, state, row["received_at"])
+    if judged["suspended"] and not covering:  # say what was said then, not the stand-in's end
+        said = {n["code"]: n["message"] for n in outcome0.get("notices", [])}
+        for notice in decision.notices:
+            notice.message = said.get(notice.code, notice.message)
     before = [(a["rule"], a["points"]) for a in outcome0.get("awards", [])]
     same = before == [(a.rule, a.points) for a in decision.awards]
     reversed_: list[tuple[str, int]] = []
