@@ -15,8 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -24,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from carepoints.events.booking import Item, book, decide, load_state, points_changed, replay_group
 from carepoints.events.errors import BatchTooLargeError, EventConflictError, EventNotFoundError
 from carepoints.events.models import Event
 from carepoints.events.schemas import EventIn, parse_event
@@ -31,23 +31,19 @@ from carepoints.kit.batching import GroupCommitter
 from carepoints.kit.bulk import fetch, insert_rows, marks, savepoint
 from carepoints.kit.db import is_postgres, table, write_tx
 from carepoints.kit.errors import AppError
-from carepoints.kit.ids import is_id, new_id
+from carepoints.kit.ids import is_id
 from carepoints.kit.outbox import enqueue_many
 from carepoints.kit.time import add_months, utc_now
 from carepoints.ledger import service as ledger
-from carepoints.ledger.accounts import System
 from carepoints.ledger.posting import Poster
 from carepoints.patients import service as patients
 from carepoints.patients.errors import PatientNotFoundError
 from carepoints.rules import service as rules
 from carepoints.rules.engine import (
-    Decision,
     EventView,
     PatientState,
     ProgrammeSet,
     SuspensionRec,
-    apply,
-    effective,
     evaluate,
 )
 from carepoints.rules.state import StateStore, candidate_keys, undo
@@ -55,20 +51,6 @@ from carepoints.rules.state import StateStore, candidate_keys, undo
 MAX_BATCH = 1000
 log = logging.getLogger("carepoints.events")
 _events = table(Event)
-
-
-@dataclass(slots=True)
-class _Item:
-    index: int
-    event: EventIn | None = None
-    error: AppError | None = None
-    patient_id: str = ""
-    wallet_id: str = ""
-    payload_hash: str = ""
-    outcome: dict[str, Any] | None = None
-    row: dict[str, Any] | None = None
-    deferred: bool = False
-    messages: list[tuple[str, str | None, dict[str, Any]]] = field(default_factory=list)
 
 
 def error_item(err: AppError) -> dict[str, Any]:
@@ -147,7 +129,7 @@ def _ingest(session: Session, raw_items: Sequence[Any], now: datetime,
     transaction holds are left out, answered None, for the caller to run later."""
     if len(raw_items) > MAX_BATCH:
         raise BatchTooLargeError(limit=MAX_BATCH)
-    items = [_Item(i) for i in range(len(raw_items))]
+    items = [Item(i) for i in range(len(raw_items))]
     for item, raw in zip(items, raw_items, strict=True):
         try:
             item.event = parse_event(raw)
@@ -171,7 +153,7 @@ def _ingest(session: Session, raw_items: Sequence[Any], now: datetime,
             for item in items]
 
 
-def _take_free(session: Session, items: list[_Item], now: datetime) -> list[_Item]:
+def _take_free(session: Session, items: list[Item], now: datetime) -> list[Item]:
     """Lock the wallets of these items that no other transaction holds; the items of
     the others are marked deferred. Returns the items to run now."""
     refs = [i.event.patient for i in items if i.event]
@@ -191,18 +173,18 @@ def _take_free(session: Session, items: list[_Item], now: datetime) -> list[_Ite
     return [i for i in items if not i.deferred]
 
 
-def _split(programmes: ProgrammeSet, items: list[_Item]) -> tuple[list[_Item], list[_Item]]:
+def _split(programmes: ProgrammeSet, items: list[Item]) -> tuple[list[Item], list[Item]]:
     """The items for the bulk path, and those to run one by one in time order (order-
     sensitive rules). A repeat of a source key within the batch goes where its first
     occurrence goes, right after it, so that the first one wins as everywhere else."""
-    def key(item: _Item) -> tuple[str, str]:
+    def key(item: Item) -> tuple[str, str]:
         return item.event.source, item.event.source_event_id  # type: ignore[union-attr]
 
     # a key any of whose occurrences is order sensitive runs in order (the first may be rejected)
-    ordered = {key(i) for i in items if _replay_group(programmes, i.event) is not None}  # type: ignore[arg-type]
+    ordered = {key(i) for i in items if replay_group(programmes, i.event) is not None}  # type: ignore[arg-type]
     bulk = [i for i in items if key(i) not in ordered]
-    in_order: list[_Item] = []
-    repeats: dict[tuple[str, str], list[_Item]] = {}
+    in_order: list[Item] = []
+    repeats: dict[tuple[str, str], list[Item]] = {}
     for item in items:
         if key(item) not in ordered:
             continue
@@ -211,14 +193,14 @@ def _split(programmes: ProgrammeSet, items: list[_Item]) -> tuple[list[_Item], l
         else:
             repeats[key(item)] = []
             in_order.append(item)
-    out: list[_Item] = []
+    out: list[Item] = []
     for item in sorted(in_order, key=_time_order):
         out.append(item)
         out.extend(repeats[(item.event.source, item.event.source_event_id)])  # type: ignore[union-attr]
     return bulk, out
 
 
-def _run_bulk(session: Session, items: list[_Item], now: datetime) -> None:
+def _run_bulk(session: Session, items: list[Item], now: datetime) -> None:
     try:
         with savepoint(session.connection()):
             _run(session, items, now)
@@ -232,8 +214,8 @@ def _run_bulk(session: Session, items: list[_Item], now: datetime) -> None:
             _run_alone(session, item, now, lambda s, i, n: _run(s, [i], n))
 
 
-def _run_alone(session: Session, item: _Item, now: datetime,
-               runner: Callable[[Session, _Item, datetime], None]) -> None:
+def _run_alone(session: Session, item: Item, now: datetime,
+               runner: Callable[[Session, Item, datetime], None]) -> None:
     """One item in its own savepoint, so that it fails alone."""
     item.outcome, item.row, item.error = None, None, None
     item.messages.clear()
@@ -250,16 +232,10 @@ def _run_alone(session: Session, item: _Item, now: datetime,
         item.outcome, item.error = None, exc
 
 
-def _time_order(item: _Item) -> tuple[datetime, str, str]:
+def _time_order(item: Item) -> tuple[datetime, str, str]:
     ev = item.event
     assert ev is not None  # noqa: S101
     return ev.occurred_at, ev.source, ev.source_event_id
-
-
-def _replay_group(programmes: ProgrammeSet, ev: EventIn | EventView) -> str | None:
-    """The replay group of an event an order-sensitive rule scores (engine.replay_groups), else None."""
-    view = ev if isinstance(ev, EventView) else EventView("", ev.type, ev.occurred_at, ev.attributes)
-    return programmes.at(ev.occurred_at).replay_groups.get(effective(view).type)
 
 
 def _source_key_clash(exc: IntegrityError) -> bool:
@@ -267,7 +243,7 @@ def _source_key_clash(exc: IntegrityError) -> bool:
     return "source_event_id" in str(exc.orig)
 
 
-def _lock_wallets(session: Session, items: list[_Item], now: datetime) -> None:
+def _lock_wallets(session: Session, items: list[Item], now: datetime) -> None:
     refs = [i.event.patient for i in items if i.event]
     found, _refs = patients.resolve(session, [r.id for r in refs if r.id],
                                      [(r.system, r.value) for r in refs if r.id is None])  # type: ignore[misc]
@@ -281,7 +257,7 @@ class _InFutureError(AppError):
     message = "事件时间不能晚于当前时间 / occurred_at lies in the future"
 
 
-def _run(session: Session, items: list[_Item], now: datetime) -> None:
+def _run(session: Session, items: list[Item], now: datetime) -> None:
     conn = session.connection()
     ids = [i.event.patient.id for i in items if i.event and i.event.patient.id]
     refs = [(i.event.patient.system, i.event.patient.value) for i in items
@@ -307,9 +283,9 @@ def _run(session: Session, items: list[_Item], now: datetime) -> None:
     stored = _stored(session, items)
     programmes = rules.programmes(session)
     store = StateStore(conn)
-    _load_state(store, programmes, items, found)
+    load_state(store, programmes, items, found)
 
-    seen: dict[tuple[str, str], _Item] = {}
+    seen: dict[tuple[str, str], Item] = {}
     rows: list[dict[str, Any]] = []
     messages: list[tuple[str, str | None, dict[str, Any]]] = []
     for item in items:
@@ -327,7 +303,7 @@ def _run(session: Session, items: list[_Item], now: datetime) -> None:
                 item.outcome = {**(prior[2] or {}), "duplicate": True}
             continue
         seen[key] = item
-        item.outcome, item.row = _decide(poster, store, programmes, item, now)
+        item.outcome, item.row = decide(poster, store, programmes, item, now)
         rows.append(item.row)
         messages.extend(item.messages)
     insert_rows(conn, _events, rows)
@@ -336,7 +312,7 @@ def _run(session: Session, items: list[_Item], now: datetime) -> None:
     enqueue_many(conn, messages, now)
 
 
-def _stored(session: Session, items: list[_Item]) -> dict[tuple[str, str], tuple[str, str, dict[str, Any]]]:
+def _stored(session: Session, items: list[Item]) -> dict[tuple[str, str], tuple[str, str, dict[str, Any]]]:
     """Accepted events with the batch's source keys (read under the wallet locks)."""
     conn = session.connection()
     sources = sorted({i.event.source for i in items if i.event})
@@ -347,111 +323,9 @@ def _stored(session: Session, items: list[_Item]) -> dict[tuple[str, str], tuple
     return {(r[0], r[1]): (r[2], r[3], r[4] if isinstance(r[4], dict) else orjson.loads(r[4])) for r in rows}
 
 
-def _load_state(store: StateStore, programmes: ProgrammeSet, items: list[_Item],
-                found: dict[str, patients.Resolved]) -> None:
-    keys: set[tuple[str, str]] = set()
-    groups: set[str] = set()
-    windows: dict[str, tuple[date, date]] = {}
-    no_shows = False
-    states: dict[str, PatientState] = {}
-    tz = programmes.latest.tz
-    for item in items:
-        ev = item.event
-        assert ev is not None  # noqa: S101
-        pid = item.patient_id
-        k, g = candidate_keys(programmes, EventView("", ev.type, ev.occurred_at, ev.attributes))
-        keys.update((pid, key) for key in k)
-        if g:
-            groups |= g
-            day = ev.occurred_at.astimezone(tz).date()
-            lo, hi = windows.get(pid, (day, day))
-            windows[pid] = (min(lo, day), max(hi, day))
-        if effective(EventView("", ev.type, ev.occurred_at, ev.attributes)).type in (
-                "appointment.no_show", "appointment.attended"):
-            no_shows = True  # offline entries count as the behaviour they stand for
-        if pid not in states:
-            p = found[pid]
-            states[pid] = PatientState(pid, p.programme_consent and p.status == "active", p.tier, p.birth_date)
-    store.load(states, keys, windows, groups, no_shows)
-
-
-def _decide(poster: Poster, store: StateStore, programmes: ProgrammeSet, item: _Item,
-            now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
-    ev = item.event
-    assert ev is not None  # noqa: S101
-    view = EventView(new_id(), ev.type, ev.occurred_at, ev.attributes)
-    decision = evaluate(programmes, view, store.states[item.patient_id], now)
-    outcome, effects = _book(poster, store, programmes, item.patient_id, item.wallet_id, view, decision)
-    if outcome["awards"]:
-        item.messages.append(_points_changed(item.patient_id, view.id, sum(a["points"] for a in outcome["awards"]),
-                                             outcome["balance"]))
-    row = {"id": view.id, "type": ev.type, "patient_id": item.patient_id, "source": ev.source,
-           "source_event_id": ev.source_event_id, "payload_hash": item.payload_hash, "occurred_at": ev.occurred_at,
-           "received_at": now, "attributes": ev.attributes, "status": "accepted", "outcome": outcome,
-           "effects": effects, "revoked_at": None, "revoke_reason": None,
-           "replay_group": _replay_group(programmes, view)}
-    return outcome, row
-
-
-def _points_changed(patient_id: str, event_id: str, points: int, balance: int) -> tuple[str, str, dict[str, Any]]:
-    return ("points.changed", patient_id, {"patient_id": patient_id, "event_id": event_id, "points": points,
-                                           "balance": balance})
-
-
-def _book(poster: Poster, store: StateStore, programmes: ProgrammeSet, patient_id: str, wallet_id: str,
-          view: EventView, decision: Decision, transfers: list[str] | None = None,
-          ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Fold a decision into the rule state and post its awards (unless `transfers`,
-    the entries already posted for exactly these awards, are given); the event's
-    outcome and recorded effects."""
-    state = store.states[patient_id]
-    judged = {"suspended": state.suspended_at(view.occurred_at) is not None, "tier": state.tier}
-    created_suspension = None
-    if decision.suspension is not None and not decision.suspension.id:
-        decision.suspension.id = created_suspension = new_id()
-        store.mark_new_suspension(created_suspension)
-    apply(state, decision)
-    store.record(patient_id, decision)
-    awards = [{"rule": a.rule, "points": a.points, "message": a.message} for a in decision.awards]
-    if transfers is None:
-        transfers = _post_awards(poster, programmes, wallet_id, view, decision)
-    outcome = {"event_id": view.id, "duplicate": False, "awards": awards,
-               "notices": [{"code": n.code, "message": n.message} for n in decision.notices],
-               "balance": poster.wallet(wallet_id).balance}
-    effects = {
-        "event_id": view.id, "version": decision.version, "transfers": transfers,
-        "counters": [[k, d] for k, (d, _c) in decision.counters.items()],
-        "days": [[g, d.isoformat()] for g, d in decision.days],
-        "no_show_updates": decision.no_show_updates, "suspension_created": created_suspension,
-        "suspension_extended": [decision.suspension.id, decision.suspension_previous_end.isoformat(),
-                                decision.suspension.ends_at.isoformat()]
-        if decision.suspension is not None and decision.suspension_previous_end is not None else None,
-        "streak_units": decision.streak_units, "judged": judged,
-    }
-    return outcome, effects
-
-
-def _post_awards(poster: Poster, programmes: ProgrammeSet, wallet_id: str, view: EventView,
-                 decision: Decision) -> list[str]:
-    prog = programmes.at(view.occurred_at)
-    expires = add_months(view.occurred_at.astimezone(prog.tz), prog.settings.expiry_months)
-    transfers = []
-    for award in decision.awards:
-        if award.points > 0:
-            posted = poster.credit(wallet_id, award.points, kind="earn", counterparty=System.issuance,
-                                   at=view.occurred_at, expires_at=expires, rule=award.rule,
-                                   version=decision.version, event_id=view.id, message=award.message)
-        else:
-            posted = poster.debit(wallet_id, -award.points, kind="penalty", counterparty=System.penalties,
-                                  at=view.occurred_at, allow_debt=True, rule=award.rule, version=decision.version,
-                                  event_id=view.id, message=award.message)
-        transfers.append(posted.id)
-    return transfers
-
-
 # --- order-sensitive rules: evaluated in time order -----------------------------------
 
-def _run_in_order(session: Session, items: list[_Item], now: datetime) -> None:
+def _run_in_order(session: Session, items: list[Item], now: datetime) -> None:
     """Events of order-sensitive rules (rules.engine.order_sensitive), in time order,
     each in its own savepoint. Each is judged as if the patient's events of its
     replay group had arrived in time order (occurred_at, then source key): the
@@ -469,14 +343,14 @@ def _run_in_order(session: Session, items: list[_Item], now: datetime) -> None:
     found, by_ref = patients.resolve(session, [r.id for r in refs if r.id],
                                      [(r.system or "", r.value or "") for r in refs if r.id is None])
     pending: dict[tuple[str, str], list[Any]] = {}  # (patient, group) -> later rows not yet re-evaluated
-    last: dict[str, _Item] = {}  # per patient, the last item accepted here
+    last: dict[str, Item] = {}  # per patient, the last item accepted here
     keys: set[tuple[str, str]] = set()
     for item in items:
         ev = item.event
         assert ev is not None  # noqa: S101
         ref = ev.patient
         pid = ref.id if ref.id is not None else by_ref.get((ref.system or "", ref.value or ""))
-        group = _replay_group(programmes, ev)
+        group = replay_group(programmes, ev)
         bucket = (pid, group) if pid is not None and pid in found and group is not None else None
         # a key an earlier item of the batch took (_split puts repeats right after it): a replay or conflict
         repeat = (ev.source, ev.source_event_id) in keys
@@ -571,7 +445,7 @@ def _reevaluate(session: Session, programmes: ProgrammeSet, row: Any, now: datet
         reversed_ = ledger.reverse_transfers(poster, view.id, old.get("transfers") or [], now,
                                              expires_at=add_months(now.astimezone(prog.tz),
                                                                    prog.settings.expiry_months))
-    outcome, effects = _book(poster, store, own, pid, wallet_id, view, decision,
+    outcome, effects = book(poster, store, own, pid, wallet_id, view, decision,
                              transfers=list(old.get("transfers") or []) if same else None)
     effects["judged"] = judged
     effects["reevaluated"] = int(old.get("reevaluated", 0)) + (0 if same else 1)
@@ -580,7 +454,7 @@ def _reevaluate(session: Session, programmes: ProgrammeSet, row: Any, now: datet
     conn.execute(update(_events).where(_events.c.id == view.id).values(outcome=outcome, effects=effects))
     change = sum(p for _r, p in reversed_) + sum(a["points"] for a in outcome["awards"])
     if not same and change:
-        enqueue_many(conn, [_points_changed(pid, view.id, change, outcome["balance"])], now)
+        enqueue_many(conn, [points_changed(pid, view.id, change, outcome["balance"])], now)
 
 
 def revoke(session: Session, *, now: datetime, reason: str, event_id: str | None = None,
