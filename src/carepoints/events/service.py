@@ -146,9 +146,9 @@ def _ingest(session: Session, raw_items: Sequence[Any], now: datetime,
         if in_order:
             _lock_wallets(session, live, now)  # every wallet of the batch, in key order, before any is written
         if bulk:
-            _run_bulk(session, bulk, now)
+            _run_bulk(session, bulk, now, programmes)
         if in_order:
-            _run_in_order(session, in_order, now)
+            _run_in_order(session, in_order, now, programmes)
     return [None if item.deferred else item.error if item.error is not None else item.outcome or {}
             for item in items]
 
@@ -200,10 +200,10 @@ def _split(programmes: ProgrammeSet, items: list[Item]) -> tuple[list[Item], lis
     return bulk, out
 
 
-def _run_bulk(session: Session, items: list[Item], now: datetime) -> None:
+def _run_bulk(session: Session, items: list[Item], now: datetime, programmes: ProgrammeSet) -> None:
     try:
         with savepoint(session.connection()):
-            _run(session, items, now)
+            _run(session, items, now, programmes)
     except IntegrityError as exc:
         if not _source_key_clash(exc):
             raise  # any other constraint failing is a bug, not a client's conflict
@@ -211,7 +211,7 @@ def _run_bulk(session: Session, items: list[Item], now: datetime) -> None:
         # every writer takes them) so that retries cannot deadlock each other.
         _lock_wallets(session, items, now)
         for item in items:
-            _run_alone(session, item, now, lambda s, i, n: _run(s, [i], n))
+            _run_alone(session, item, now, lambda s, i, n: _run(s, [i], n, programmes))
 
 
 def _run_alone(session: Session, item: Item, now: datetime,
@@ -257,7 +257,8 @@ class _InFutureError(AppError):
     message = "事件时间不能晚于当前时间 / occurred_at lies in the future"
 
 
-def _run(session: Session, items: list[Item], now: datetime) -> None:
+def _run(session: Session, items: list[Item], now: datetime, programmes: ProgrammeSet) -> None:
+    """The bulk path, with the programme versions read once for the transaction."""
     conn = session.connection()
     ids = [i.event.patient.id for i in items if i.event and i.event.patient.id]
     refs = [(i.event.patient.system, i.event.patient.value) for i in items
@@ -281,7 +282,6 @@ def _run(session: Session, items: list[Item], now: datetime) -> None:
         item.wallet_id = wallets[item.patient_id]
 
     stored = _stored(session, items)
-    programmes = rules.programmes(session)
     store = StateStore(conn)
     load_state(store, programmes, items, found)
 
@@ -325,7 +325,7 @@ def _stored(session: Session, items: list[Item]) -> dict[tuple[str, str], tuple[
 
 # --- order-sensitive rules: evaluated in time order -----------------------------------
 
-def _run_in_order(session: Session, items: list[Item], now: datetime) -> None:
+def _run_in_order(session: Session, items: list[Item], now: datetime, programmes: ProgrammeSet) -> None:
     """Events of order-sensitive rules (rules.engine.order_sensitive), in time order,
     each in its own savepoint. Each is judged as if the patient's events of its
     replay group had arrived in time order (occurred_at, then source key): the
@@ -338,7 +338,6 @@ def _run_in_order(session: Session, items: list[Item], now: datetime) -> None:
     answers the new one). Events turned away before any rule ran (no consent,
     too old) hold no room and are left as they are."""
     conn = session.connection()
-    programmes = rules.programmes(session)
     refs = [i.event.patient for i in items if i.event]
     found, by_ref = patients.resolve(session, [r.id for r in refs if r.id],
                                      [(r.system or "", r.value or "") for r in refs if r.id is None])
@@ -365,7 +364,7 @@ def _run_in_order(session: Session, items: list[Item], now: datetime) -> None:
             rows = pending[bucket]
             while rows and _row_order(rows[0]) < _time_order(item):
                 _reevaluate(session, programmes, rows.pop(0), now)
-        _run_alone(session, item, now, lambda s, i, n: _run(s, [i], n))
+        _run_alone(session, item, now, lambda s, i, n: _run(s, [i], n, programmes))
         if item.outcome is not None or isinstance(item.error, EventConflictError):
             keys.add((ev.source, ev.source_event_id))
         if item.outcome is not None and not item.outcome.get("duplicate"):
