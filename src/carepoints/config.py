@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     # ingest path's index lookups off the file).
     sqlite_cache_mb: int = Field(default=64, ge=2, le=4096)
     log_level: str = "info"
+    # Scheduling (预约挂号): per-patient limits, release and cancellation rules, check-in window.
+    booking_max_per_day: int = Field(default=3, ge=1, le=20)
+    booking_one_per_clinician_day: bool = True
+    booking_release_days: int = Field(default=7, ge=0, le=90)
+    booking_release_time: str = Field(default="08:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    booking_referral_share: str = Field(default="0.2", pattern=r"^0(\.[0-9]{1,4})?$|^1(\.0{1,4})?$")
+    booking_referral_release_hours: int = Field(default=24, ge=0, le=24 * 90)
+    booking_pattern: str = "online,onsite"
+    cancel_cutoff_hours: int = Field(default=2, ge=0, le=24 * 30)
+    check_in_open_minutes: int = Field(default=120, ge=0, le=24 * 60)
+    priority_age: int = Field(default=65, ge=0, le=150)
+    no_show_grace_minutes: int = Field(default=30, ge=0, le=24 * 60)
 
     @property
     def is_sqlite(self) -> bool:

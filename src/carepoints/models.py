@@ -14,12 +14,49 @@ from carepoints.rules.models import (
     StreakRun,
     Suspension,
 )
+from carepoints.scheduling.models import (
+    Appointment,
+    Clinician,
+    ClinicSession,
+    Department,
+    Institution,
+    Resource,
+    SessionTemplate,
+    Slot,
+)
 from carepoints.security.models import ApiKey, StaffUser
 
 metadata = Base.metadata
 
 __all__ = [
-    "Account", "Allocation", "ApiKey", "Checkpoint", "Consent", "Counter", "Event", "ExternalId", "Hold",
-    "HoldLot", "JobRun", "Lot", "NoShow", "OutboxMessage", "Patient", "ProgramRule", "ProgramVersion",
-    "StaffUser", "StreakRun", "Suspension", "Transfer", "metadata",
+    "Account",
+    "Allocation",
+    "ApiKey",
+    "Appointment",
+    "Checkpoint",
+    "ClinicSession",
+    "Clinician",
+    "Consent",
+    "Counter",
+    "Department",
+    "Event",
+    "ExternalId",
+    "Hold",
+    "HoldLot",
+    "Institution",
+    "JobRun",
+    "Lot",
+    "NoShow",
+    "OutboxMessage",
+    "Patient",
+    "ProgramRule",
+    "ProgramVersion",
+    "Resource",
+    "SessionTemplate",
+    "Slot",
+    "StaffUser",
+    "StreakRun",
+    "Suspension",
+    "Transfer",
+    "metadata",
 ]

@@ -17,6 +17,7 @@ from carepoints.kit.ids import new_id
 from carepoints.kit.time import utc_now
 from carepoints.ledger import integrity
 from carepoints.ledger import service as ledger
+from carepoints.scheduling import tasks as scheduling
 
 
 def ledger_expire_points(now: datetime) -> dict[str, Any]:
@@ -49,6 +50,9 @@ JOBS: dict[str, Callable[[datetime], dict[str, Any]]] = {
     "expire-points": ledger_expire_points,
     "expire-holds": ledger_expire_holds,
     "seal-checkpoint": ledger_seal_checkpoint,
+    "generate-sessions": scheduling.generate_sessions,
+    "sweep-no-shows": scheduling.sweep_no_shows,
+    "release-reserved-slots": scheduling.release_reserved_slots,
 }
 
 # Fixed local times (hour, minute) or an interval, never "at start-up".
@@ -56,6 +60,9 @@ SCHEDULE: dict[str, tuple[int, int] | timedelta] = {
     "expire-points": (2, 0),
     "seal-checkpoint": (3, 30),
     "expire-holds": timedelta(minutes=5),
+    "generate-sessions": (1, 0),
+    "sweep-no-shows": timedelta(minutes=15),
+    "release-reserved-slots": timedelta(minutes=5),
 }
 
 

@@ -123,3 +123,19 @@ def exists(session: Session, patient_id: str) -> bool:
 
 def tier_of(session: Session, patient_id: str) -> str:
     return str(session.connection().execute(select(Patient.tier).where(Patient.id == patient_id)).scalar())
+
+
+def lock(session: Session, patient_id: str) -> Resolved | None:
+    """The patient, with their row locked for the rest of the transaction (PostgreSQL;
+    SQLite's BEGIN IMMEDIATE already serialises writers): use cases that check and then
+    change a patient's own limits (bookings per day) take it first, so that two
+    requests of one patient never both pass the check. None when there is no such patient."""
+    if not is_id(patient_id):
+        return None
+    stmt = select(Patient.id).where(Patient.id == patient_id)
+    if session.connection().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    if session.connection().execute(stmt).first() is None:
+        return None
+    found, _refs = resolve(session, [patient_id], [])
+    return found.get(patient_id)

@@ -18,14 +18,18 @@ class Role(StrEnum):
 API_KEY_ROLES = (Role.integration, Role.admin)
 STAFF_ROLES = (Role.frontdesk, Role.nurse, Role.moderator, Role.clinician, Role.admin, Role.auditor)
 
-INTEGRATION = frozenset({"events:write", "events:revoke", "patients:write", "patients:read", "points:read"})
+INTEGRATION = frozenset({"events:write", "events:revoke", "patients:write", "patients:read", "points:read",
+                         "schedule:read", "appointments:read", "appointments:write"})
 PERMISSIONS: dict[str, frozenset[str]] = {
     Role.integration: INTEGRATION,
-    Role.admin: INTEGRATION | {"pii:read", "programme:write", "ledger:verify", "staff:write", "audit:read"},
-    Role.frontdesk: frozenset({"patients:read", "patients:write", "points:read", "events:write", "pii:read"}),
-    Role.nurse: frozenset({"patients:read", "points:read", "events:write"}),
+    Role.admin: INTEGRATION | {"pii:read", "programme:write", "ledger:verify", "staff:write", "audit:read",
+                               "schedule:write"},
+    Role.frontdesk: frozenset({"patients:read", "patients:write", "points:read", "events:write", "pii:read",
+                               "schedule:read", "appointments:read", "appointments:write"}),
+    Role.nurse: frozenset({"patients:read", "points:read", "events:write", "schedule:read", "appointments:read",
+                           "appointments:write"}),
     Role.moderator: frozenset({"patients:read", "events:write"}),
-    Role.clinician: frozenset({"patients:read", "points:read"}),
+    Role.clinician: frozenset({"patients:read", "points:read", "schedule:read", "appointments:read"}),
     Role.auditor: frozenset({"patients:read", "points:read", "ledger:verify", "audit:read"}),
 }
 

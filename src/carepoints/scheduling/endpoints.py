@@ -1,0 +1,139 @@
+"""Scheduling API: the hospital's set-up (admin), sessions open for booking, and
+appointments through their lifecycle."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Depends, Query
+
+from carepoints.kit.db import read_tx, write_tx
+from carepoints.kit.time import utc_now
+from carepoints.kit.web import JSON
+from carepoints.scheduling import service
+from carepoints.scheduling.schemas import (
+    AppointmentCreate,
+    AttendIn,
+    CancelIn,
+    CheckInIn,
+    ClinicianCreate,
+    DepartmentCreate,
+    InstitutionCreate,
+    ResourceCreate,
+    SessionCancel,
+    SessionCreate,
+    TemplateCreate,
+)
+from carepoints.security.deps import require
+from carepoints.security.service import Principal
+
+router = APIRouter(tags=["scheduling"])
+
+
+@router.post("/institutions", status_code=201)
+def create_institution(body: InstitutionCreate, _p: Principal = Depends(require("schedule:write"))) -> JSON:
+    """Create an institution (a hospital or a primary-care centre of the alliance)."""
+    with write_tx() as session:
+        return JSON(service.create_institution(session, body, utc_now()), status_code=201)
+
+
+@router.post("/departments", status_code=201)
+def create_department(body: DepartmentCreate, _p: Principal = Depends(require("schedule:write"))) -> JSON:
+    """Create a department of an institution."""
+    with write_tx() as session:
+        return JSON(service.create_department(session, body, utc_now()), status_code=201)
+
+
+@router.post("/clinicians", status_code=201)
+def create_clinician(body: ClinicianCreate, _p: Principal = Depends(require("schedule:write"))) -> JSON:
+    """Create a clinician of a department."""
+    with write_tx() as session:
+        return JSON(service.create_clinician(session, body, utc_now()), status_code=201)
+
+
+@router.post("/resources", status_code=201)
+def create_resource(body: ResourceCreate, _p: Principal = Depends(require("schedule:write"))) -> JSON:
+    """Create an exam resource (CT, MRI, ultrasound, …) of a department."""
+    with write_tx() as session:
+        return JSON(service.create_resource(session, body, utc_now()), status_code=201)
+
+
+@router.post("/sessions", status_code=201)
+def create_session(body: SessionCreate, _p: Principal = Depends(require("schedule:write"))) -> JSON:
+    """Create a session (local date, start and end) and cut it into numbered slots."""
+    with write_tx() as session:
+        return JSON(service.create_session(session, body, utc_now()), status_code=201)
+
+
+@router.post("/sessions/{session_id}/cancel")
+def cancel_session(session_id: str, body: SessionCancel, _p: Principal = Depends(require("schedule:write"))) -> JSON:
+    """停诊: close the session and cancel every booking `by: hospital` (never a penalty);
+    the patients are notified."""
+    with write_tx() as session:
+        return JSON(service.cancel_session(session, session_id, body, utc_now()))
+
+
+@router.post("/session-templates", status_code=201)
+def create_template(body: TemplateCreate, _p: Principal = Depends(require("schedule:write"))) -> JSON:
+    """A weekly session that `jobs run generate-sessions` turns into dated sessions ahead."""
+    with write_tx() as session:
+        return JSON(service.create_template(session, body, utc_now()), status_code=201)
+
+
+@router.get("/sessions")
+def list_sessions(date: date | None = Query(None), department: str | None = Query(None, max_length=36),
+                  clinician: str | None = Query(None, max_length=36),
+                  _p: Principal = Depends(require("schedule:read"))) -> JSON:
+    """Sessions open for booking now, with free slots per pool (online, onsite, referral)."""
+    with read_tx() as session:
+        return JSON({"items": service.list_sessions(session, utc_now(), day=date, department=department,
+                                                    clinician=clinician)})
+
+
+@router.get("/sessions/{session_id}")
+def get_session(session_id: str, _p: Principal = Depends(require("schedule:read"))) -> JSON:
+    """One session with its free slots per pool."""
+    with read_tx() as session:
+        return JSON(service.read_session(session, session_id, utc_now()))
+
+
+@router.post("/appointments", status_code=201, responses={200: {"description": "the same booking again (replay)"}})
+def book(body: AppointmentCreate, _p: Principal = Depends(require("appointments:write"))) -> JSON:
+    """Book the next free slot of a session for the channel, or the slot named. 409 with a
+    code when the session is full or the patient is over a limit; the same idempotency key
+    again answers the same appointment (200)."""
+    with write_tx() as session:
+        doc, created = service.book(session, body, utc_now())
+    return JSON(doc, status_code=201 if created else 200)
+
+
+@router.get("/appointments/{appointment_id}")
+def get_appointment(appointment_id: str, _p: Principal = Depends(require("appointments:read"))) -> JSON:
+    """One appointment."""
+    with read_tx() as session:
+        return JSON(service.read_appointment(session, appointment_id))
+
+
+@router.post("/appointments/{appointment_id}/cancel")
+def cancel(appointment_id: str, body: CancelIn | None = None,
+           _p: Principal = Depends(require("appointments:write"))) -> JSON:
+    """Cancel (by the patient until the cut-off, or by the hospital) and free the slot."""
+    with write_tx() as session:
+        return JSON(service.cancel(session, appointment_id, body or CancelIn(), utc_now()))
+
+
+@router.post("/appointments/{appointment_id}/check-in")
+def check_in(appointment_id: str, body: CheckInIn | None = None,
+             _p: Principal = Depends(require("appointments:write"))) -> JSON:
+    """Check in (front desk, kiosk or app); late after the slot's start."""
+    with write_tx() as session:
+        return JSON(service.check_in(session, appointment_id, body or CheckInIn(), utc_now()))
+
+
+@router.post("/appointments/{appointment_id}/attend")
+def attend(appointment_id: str, body: AttendIn | None = None,
+           _p: Principal = Depends(require("appointments:write"))) -> JSON:
+    """Record that the visit took place (HIS or staff)."""
+    now = utc_now()
+    with write_tx() as session:
+        return JSON(service.attend(session, appointment_id, (body or AttendIn()).at(now), now))

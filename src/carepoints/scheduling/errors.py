@@ -1,0 +1,121 @@
+"""Scheduling errors: every refusal a patient or a hospital system can meet, with its code."""
+
+from __future__ import annotations
+
+from carepoints.kit.errors import AppError, ConflictError, NotFoundError
+
+
+class SessionNotFoundError(NotFoundError):
+    code = "scheduling.session_not_found"
+    message = "未找到该出诊安排 / Session not found"
+
+
+class SlotNotFoundError(NotFoundError):
+    code = "scheduling.slot_not_found"
+    message = "未找到该号源 / Slot not found"
+
+
+class AppointmentNotFoundError(NotFoundError):
+    code = "scheduling.appointment_not_found"
+    message = "未找到该预约 / Appointment not found"
+
+
+class DepartmentNotFoundError(NotFoundError):
+    code = "scheduling.department_not_found"
+    message = "未找到该科室 / Department not found"
+
+
+class ClinicianNotFoundError(NotFoundError):
+    code = "scheduling.clinician_not_found"
+    message = "未找到该医生 / Clinician not found"
+
+
+class InstitutionNotFoundError(NotFoundError):
+    code = "scheduling.institution_not_found"
+    message = "未找到该机构 / Institution not found"
+
+
+class ResourceNotFoundError(NotFoundError):
+    code = "scheduling.resource_not_found"
+    message = "未找到该检查设备 / Resource not found"
+
+
+class SessionFullError(ConflictError):
+    code = "scheduling.session_full"
+    message = "该时段号源已约满 / No free slot left in this session for this channel"
+
+
+class SlotTakenError(ConflictError):
+    code = "scheduling.slot_taken"
+    message = "该号源已被预约 / This slot is already booked"
+
+
+class SlotNotAvailableError(ConflictError):
+    code = "scheduling.slot_not_available"
+    message = "该号源不对此渠道开放 / This slot is not open to this channel"
+
+
+class NotOpenError(ConflictError):
+    code = "scheduling.not_open"
+    message = "该时段尚未开放预约,开放时间 {release_at} / Booking opens at {release_at}"
+
+
+class SessionStartedError(ConflictError):
+    code = "scheduling.session_closed"
+    message = "该时段已开始或已结束,不能预约 / The slot has already started"
+
+
+class SessionCancelledError(ConflictError):
+    code = "scheduling.session_cancelled"
+    message = "该出诊已停诊 / This session has been cancelled by the hospital"
+
+
+class DailyLimitError(ConflictError):
+    code = "scheduling.daily_limit"
+    message = "同一天最多预约{limit}个号 / At most {limit} active bookings per day"
+
+
+class ClinicianDayLimitError(ConflictError):
+    code = "scheduling.clinician_limit"
+    message = "同一天同一医生只能预约一个号 / One active booking per clinician per day"
+
+
+class PatientInactiveError(ConflictError):
+    code = "scheduling.patient_inactive"
+    message = "该患者账户不可预约 / This patient's account cannot book"
+
+
+class ReferralRequiredError(AppError):
+    code = "request.invalid"
+    status_code = 422
+    message = "转诊预约需要 referral_id / A referral booking needs referral_id"
+
+
+class IdempotencyConflictError(ConflictError):
+    code = "scheduling.idempotency_conflict"
+    message = "相同幂等键的预约内容不同 / Same idempotency key with a different booking"
+
+
+class IllegalTransitionError(ConflictError):
+    code = "scheduling.illegal_transition"
+    message = "预约当前状态为{status},不能{action} / The appointment is {status}: cannot {action}"
+
+
+class CancelTooLateError(ConflictError):
+    code = "scheduling.cancel_too_late"
+    message = "就诊前{hours}小时内不能在线取消,请联系医院 / Cancellation closes {hours} h before the slot"
+
+
+class CheckInNotOpenError(ConflictError):
+    code = "scheduling.check_in_not_open"
+    message = "签到尚未开始,就诊前{minutes}分钟起可签到 / Check-in opens {minutes} minutes before the slot"
+
+
+class CheckInClosedError(ConflictError):
+    code = "scheduling.check_in_closed"
+    message = "该出诊已结束,不能签到 / The session is over: check-in is closed"
+
+
+class DuplicateCodeError(ConflictError):
+    code = "scheduling.duplicate_code"
+    message = "编码已存在 / This code already exists"

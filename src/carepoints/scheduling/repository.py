@@ -1,0 +1,192 @@
+"""Every query of the scheduling domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from carepoints.kit.db import table
+from carepoints.scheduling.models import (
+    LIVE,
+    Appointment,
+    Clinician,
+    ClinicSession,
+    Department,
+    Institution,
+    Resource,
+    SessionTemplate,
+    Slot,
+)
+
+institutions = table(Institution)
+departments = table(Department)
+clinicians = table(Clinician)
+resources = table(Resource)
+sessions = table(ClinicSession)
+slots = table(Slot)
+appointments = table(Appointment)
+
+
+def _pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def get(conn: Connection, tbl: Any, row_id: str, *, lock: bool = False) -> RowMapping | None:
+    stmt = select(tbl).where(tbl.c.id == row_id)
+    if lock and _pg(conn):
+        stmt = stmt.with_for_update()
+    return conn.execute(stmt).mappings().first()
+
+
+def add(conn: Connection, tbl: Any, row: dict[str, Any]) -> None:
+    conn.execute(insert(tbl), [row])
+
+
+def claim_next(conn: Connection, session_id: str, appointment_id: str, pools: Sequence[str],
+               not_before: datetime) -> RowMapping | None:
+    """Take the first free slot of the session in `pools` (in that order of preference, then
+    by seq) that starts at or after `not_before`, in one statement. PostgreSQL skips slots
+    another transaction is claiming (SKIP LOCKED), so racers each get a different one
+    instead of queueing on the first; the guard on appointment_id makes the claim safe
+    whatever the isolation."""
+    rank = case({p: i for i, p in enumerate(pools)}, value=slots.c.pool)
+    pick = (select(slots.c.id)
+            .where(slots.c.session_id == session_id, slots.c.appointment_id.is_(None),
+                   slots.c.pool.in_(list(pools)), slots.c.starts_at >= not_before)
+            .order_by(rank, slots.c.seq).limit(1))
+    if _pg(conn):
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (update(slots).where(slots.c.id == pick.scalar_subquery(), slots.c.appointment_id.is_(None))
+            .values(appointment_id=appointment_id)
+            .returning(slots.c.id, slots.c.seq, slots.c.starts_at, slots.c.ends_at, slots.c.pool))
+    return conn.execute(stmt).mappings().first()
+
+
+def claim_slot(conn: Connection, slot_id: str, session_id: str, appointment_id: str,
+               pools: Sequence[str]) -> RowMapping | None:
+    """Take this slot if it is free and in one of `pools` (PostgreSQL waits for a concurrent
+    claim of the same slot, then finds it taken)."""
+    stmt = (update(slots).where(slots.c.id == slot_id, slots.c.session_id == session_id,
+                                slots.c.appointment_id.is_(None), slots.c.pool.in_(list(pools)))
+            .values(appointment_id=appointment_id)
+            .returning(slots.c.id, slots.c.seq, slots.c.starts_at, slots.c.ends_at, slots.c.pool))
+    return conn.execute(stmt).mappings().first()
+
+
+def free_slot(conn: Connection, slot_id: str, appointment_id: str) -> bool:
+    res = conn.execute(update(slots).where(slots.c.id == slot_id, slots.c.appointment_id == appointment_id)
+                       .values(appointment_id=None))
+    return bool(res.rowcount)
+
+
+def live_of_patient_day(conn: Connection, patient_id: str, day: date) -> list[RowMapping]:
+    return list(conn.execute(select(appointments.c.id, appointments.c.day_rank, appointments.c.clinician_guard)
+                             .where(appointments.c.patient_id == patient_id, appointments.c.day == day,
+                                    appointments.c.status.in_(LIVE))).mappings())
+
+
+def by_idempotency_key(conn: Connection, patient_id: str, key: str) -> RowMapping | None:
+    return conn.execute(select(appointments).where(appointments.c.patient_id == patient_id,
+                                                   appointments.c.idempotency_key == key)).mappings().first()
+
+
+def set_appointment(conn: Connection, appointment_id: str, **values: Any) -> None:
+    conn.execute(update(appointments).where(appointments.c.id == appointment_id).values(**values))
+
+
+def free_counts(conn: Connection, session_ids: Sequence[str], not_before: datetime) -> dict[str, dict[str, int]]:
+    """Free slots per session and pool, counting only slots that start at or after `not_before`."""
+    out: dict[str, dict[str, int]] = {sid: {"online": 0, "onsite": 0, "referral": 0} for sid in session_ids}
+    if not session_ids:
+        return out
+    rows = conn.execute(select(slots.c.session_id, slots.c.pool, func.count())
+                        .where(slots.c.session_id.in_(list(session_ids)), slots.c.appointment_id.is_(None),
+                               slots.c.starts_at >= not_before)
+                        .group_by(slots.c.session_id, slots.c.pool))
+    for sid, pool, n in rows:
+        out[sid][pool] = int(n)
+    return out
+
+
+def open_sessions(conn: Connection, now: datetime, day: date | None, department_id: str | None,
+                  clinician_id: str | None) -> list[RowMapping]:
+    """Sessions open for booking now: released, not cancelled, not yet over."""
+    stmt = (select(sessions, departments.c.code.label("department_code"), departments.c.name_zh.label("department_zh"),
+                   departments.c.name_en.label("department_en"), clinicians.c.name.label("clinician_name"),
+                   resources.c.name.label("resource_name"), resources.c.modality)
+            .join(departments, departments.c.id == sessions.c.department_id)
+            .outerjoin(clinicians, clinicians.c.id == sessions.c.clinician_id)
+            .outerjoin(resources, resources.c.id == sessions.c.resource_id)
+            .where(sessions.c.status == "open", sessions.c.release_at <= now, sessions.c.ends_at > now))
+    if day is not None:
+        stmt = stmt.where(sessions.c.day == day)
+    if department_id is not None:
+        stmt = stmt.where(and_(sessions.c.department_id == department_id))
+    if clinician_id is not None:
+        stmt = stmt.where(sessions.c.clinician_id == clinician_id)
+    return list(conn.execute(stmt.order_by(sessions.c.starts_at, sessions.c.id).limit(500)).mappings())
+
+
+def session_detail(conn: Connection, session_id: str) -> RowMapping | None:
+    stmt = (select(sessions, departments.c.code.label("department_code"), clinicians.c.name.label("clinician_name"))
+            .join(departments, departments.c.id == sessions.c.department_id)
+            .outerjoin(clinicians, clinicians.c.id == sessions.c.clinician_id)
+            .where(sessions.c.id == session_id))
+    return conn.execute(stmt).mappings().first()
+
+
+templates = table(SessionTemplate)
+
+
+def active_templates(conn: Connection) -> list[RowMapping]:
+    return list(conn.execute(select(templates).where(templates.c.active.is_(True)).order_by(templates.c.id)).mappings())
+
+
+def template_has_session(conn: Connection, template_id: str, day: date) -> bool:
+    return conn.execute(select(sessions.c.id).where(sessions.c.template_id == template_id,
+                                                    sessions.c.day == day)).first() is not None
+
+
+def set_session(conn: Connection, session_id: str, **values: Any) -> None:
+    conn.execute(update(sessions).where(sessions.c.id == session_id).values(**values))
+
+
+def live_of_session(conn: Connection, session_id: str) -> list[str]:
+    return list(conn.execute(select(appointments.c.id).where(appointments.c.session_id == session_id,
+                                                             appointments.c.status.in_(LIVE))
+                             .order_by(appointments.c.id)).scalars())
+
+
+def overdue_bookings(conn: Connection, cutoff: datetime, limit: int) -> list[str]:
+    """Bookings never checked in whose session ended before `cutoff`."""
+    stmt = (select(appointments.c.id).join(sessions, sessions.c.id == appointments.c.session_id)
+            .where(appointments.c.status == "booked", sessions.c.ends_at < cutoff)
+            .order_by(appointments.c.id).limit(limit))
+    return list(conn.execute(stmt).scalars())
+
+
+def sessions_with_reserved(conn: Connection, now: datetime) -> list[tuple[str, list[str] | None]]:
+    """Open sessions past their referral release time that still have free referral slots."""
+    has_free = (select(slots.c.id).where(slots.c.session_id == sessions.c.id, slots.c.pool == "referral",
+                                         slots.c.appointment_id.is_(None)).exists())
+    rows = conn.execute(select(sessions.c.id, sessions.c.pattern)
+                        .where(sessions.c.status == "open", sessions.c.referral_release_at <= now,
+                               sessions.c.ends_at > now, has_free).order_by(sessions.c.id))
+    return [(r[0], r[1]) for r in rows]
+
+
+def free_referral_slots(conn: Connection, session_id: str) -> list[str]:
+    return list(conn.execute(select(slots.c.id).where(slots.c.session_id == session_id, slots.c.pool == "referral",
+                                                      slots.c.appointment_id.is_(None))
+                             .order_by(slots.c.seq)).scalars())
+
+
+def set_pool(conn: Connection, slot_id: str, pool: str) -> int:
+    """Move a free referral slot to `pool` (guarded: a slot claimed meanwhile stays)."""
+    res = conn.execute(update(slots).where(slots.c.id == slot_id, slots.c.pool == "referral",
+                                           slots.c.appointment_id.is_(None)).values(pool=pool))
+    return int(res.rowcount)

@@ -1,0 +1,559 @@
+"""Scheduling use cases: set up the hospital's sessions, book, cancel, check in,
+attend. Each runs inside the caller's transaction and feeds what happened into
+the spine as an event (`events.service.ingest`), so the programme decides what
+it earns or costs; patient messages leave through the outbox.
+
+Races are decided by the database: a booking locks its patient first (limits),
+claims a slot with one guarded statement (SKIP LOCKED on PostgreSQL), and the
+partial unique indexes on appointments back every "at most one" rule."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from carepoints.config import get_settings
+from carepoints.events import service as events
+from carepoints.kit.bulk import savepoint
+from carepoints.kit.errors import AppError, ValidationFailedError
+from carepoints.kit.ids import is_id, new_id
+from carepoints.kit.outbox import enqueue_many
+from carepoints.kit.time import as_utc, local_date
+from carepoints.patients import service as patients
+from carepoints.patients.errors import PatientNotFoundError
+from carepoints.scheduling import repository as repo
+from carepoints.scheduling import slots as slotcalc
+from carepoints.scheduling.errors import (
+    AppointmentNotFoundError,
+    CancelTooLateError,
+    CheckInClosedError,
+    CheckInNotOpenError,
+    ClinicianDayLimitError,
+    ClinicianNotFoundError,
+    DailyLimitError,
+    DepartmentNotFoundError,
+    DuplicateCodeError,
+    IdempotencyConflictError,
+    IllegalTransitionError,
+    InstitutionNotFoundError,
+    NotOpenError,
+    PatientInactiveError,
+    ResourceNotFoundError,
+    SessionCancelledError,
+    SessionFullError,
+    SessionNotFoundError,
+    SessionStartedError,
+    SlotNotAvailableError,
+    SlotNotFoundError,
+    SlotTakenError,
+)
+from carepoints.scheduling.models import LIVE
+from carepoints.scheduling.schemas import (
+    AppointmentCreate,
+    CancelIn,
+    CheckInIn,
+    ClinicianCreate,
+    DepartmentCreate,
+    InstitutionCreate,
+    ResourceCreate,
+    SessionCancel,
+    SessionCreate,
+    TemplateCreate,
+)
+
+SOURCE = "carepoints.scheduling"
+
+
+def _conn(session: Session) -> Connection:
+    return session.connection()
+
+
+def _local(value: datetime) -> str:
+    return as_utc(value).astimezone(get_settings().tz).isoformat()
+
+
+def _fen(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_value())
+
+
+def _cny(fen: int) -> str:
+    return f"{Decimal(fen) / 100:.2f}"
+
+
+# --- set-up: institutions, departments, clinicians, resources, sessions ---------------
+
+def _insert_unique(session: Session, tbl: Any, row: dict[str, Any]) -> None:
+    try:
+        with savepoint(_conn(session)):
+            repo.add(_conn(session), tbl, row)
+    except IntegrityError as exc:
+        raise DuplicateCodeError() from exc
+
+
+def create_institution(session: Session, data: InstitutionCreate, now: datetime) -> dict[str, Any]:
+    row = {"id": new_id(), "code": data.code, "name_zh": data.name_zh, "name_en": data.name_en, "created_at": now}
+    _insert_unique(session, repo.institutions, row)
+    return {k: v for k, v in row.items() if k != "created_at"}
+
+
+def create_department(session: Session, data: DepartmentCreate, now: datetime) -> dict[str, Any]:
+    if not is_id(data.institution_id) or repo.get(_conn(session), repo.institutions, data.institution_id) is None:
+        raise InstitutionNotFoundError()
+    row = {"id": new_id(), "institution_id": data.institution_id, "code": data.code, "name_zh": data.name_zh,
+           "name_en": data.name_en, "created_at": now}
+    _insert_unique(session, repo.departments, row)
+    return {k: v for k, v in row.items() if k != "created_at"}
+
+
+def _department(session: Session, department_id: str) -> RowMapping:
+    row = repo.get(_conn(session), repo.departments, department_id) if is_id(department_id) else None
+    if row is None:
+        raise DepartmentNotFoundError()
+    return row
+
+
+def create_clinician(session: Session, data: ClinicianCreate, now: datetime) -> dict[str, Any]:
+    _department(session, data.department_id)
+    row = {"id": new_id(), "department_id": data.department_id, "code": data.code, "name": data.name,
+           "title": data.title, "staff_user_id": data.staff_user_id, "created_at": now}
+    _insert_unique(session, repo.clinicians, row)
+    return {k: v for k, v in row.items() if k != "created_at"}
+
+
+def create_resource(session: Session, data: ResourceCreate, now: datetime) -> dict[str, Any]:
+    _department(session, data.department_id)
+    row = {"id": new_id(), "department_id": data.department_id, "code": data.code, "modality": data.modality,
+           "name": data.name, "created_at": now}
+    _insert_unique(session, repo.resources, row)
+    return {k: v for k, v in row.items() if k != "created_at"}
+
+
+def _owner(conn: Connection, clinician_id: str | None, resource_id: str | None) -> RowMapping:
+    """The clinician or the resource a session belongs to (the schema asks for exactly one)."""
+    if clinician_id is not None:
+        row = repo.get(conn, repo.clinicians, clinician_id) if is_id(clinician_id) else None
+        if row is None:
+            raise ClinicianNotFoundError()
+        return row
+    row = repo.get(conn, repo.resources, resource_id or "") if is_id(resource_id) else None
+    if row is None:
+        raise ResourceNotFoundError()
+    return row
+
+
+def create_session(session: Session, data: SessionCreate, now: datetime,
+                   template_id: str | None = None) -> dict[str, Any]:
+    """A session and its slots, numbered 1..capacity in time order, each in its pool."""
+    conn = _conn(session)
+    settings = get_settings()
+    tz = settings.tz
+    owner = _owner(conn, data.clinician_id, data.resource_id)
+    starts_at = datetime.combine(data.date, data.start, tzinfo=tz)
+    ends_at = datetime.combine(data.date, data.end, tzinfo=tz)
+    fit = slotcalc.fits(starts_at, ends_at, data.slot_minutes)
+    if fit < 1:
+        raise _invalid("slot_minutes", "no slot of this length fits between start and end")
+    capacity = data.capacity or fit
+    if capacity > fit:
+        raise _invalid("capacity", f"at most {fit} slots of {data.slot_minutes} minutes fit in this session")
+    release_at = data.release_at or slotcalc.release_time(
+        data.date, tz, settings.booking_release_days, time.fromisoformat(settings.booking_release_time))
+    share = data.referral_share if data.referral_share is not None else Decimal(settings.booking_referral_share)
+    pattern: list[str] = list(data.pattern) if data.pattern else _default_pattern(settings.booking_pattern)
+    hours = data.referral_release_hours if data.referral_release_hours is not None \
+        else settings.booking_referral_release_hours
+    sid = new_id()
+    row = {"id": sid, "department_id": owner["department_id"], "clinician_id": data.clinician_id,
+           "resource_id": data.resource_id, "day": data.date, "starts_at": starts_at, "ends_at": ends_at,
+           "slot_minutes": data.slot_minutes, "capacity": capacity, "level": data.level,
+           "fee_fen": _fen(data.fee_cny), "release_at": release_at,
+           "referral_release_at": starts_at - timedelta(hours=hours), "pattern": pattern,
+           "referral_share": str(share), "status": "open", "template_id": template_id, "created_at": now}
+    repo.add(conn, repo.sessions, row)
+    specs = slotcalc.cut(starts_at, data.slot_minutes, capacity, slotcalc.pools(capacity, pattern, share))
+    conn.execute(repo.slots.insert(), [
+        {"id": new_id(), "session_id": sid, "seq": s.seq, "starts_at": s.starts_at, "ends_at": s.ends_at,
+         "pool": s.pool, "appointment_id": None} for s in specs])
+    return read_session(session, sid, now)
+
+
+def _default_pattern(raw: str) -> list[str]:
+    """CAREPOINTS_BOOKING_PATTERN, e.g. "online,online,onsite"; anything else than the two
+    channels falls back to alternating them."""
+    out = [p.strip() for p in raw.split(",") if p.strip()]
+    return out if out and all(p in ("online", "onsite") for p in out) else list(slotcalc.DEFAULT_PATTERN)
+
+
+def _invalid(field: str, msg: str) -> AppError:
+    return ValidationFailedError(fields=[{"loc": ["body", field], "msg": msg}])
+
+
+def _session_doc(row: RowMapping, free: dict[str, int]) -> dict[str, Any]:
+    return {"id": row["id"], "department": row["department_id"], "department_code": row.get("department_code"),
+            "clinician": row["clinician_id"], "clinician_name": row.get("clinician_name"),
+            "resource": row["resource_id"], "date": row["day"].isoformat(),
+            "start": _local(row["starts_at"]), "end": _local(row["ends_at"]), "slot_minutes": row["slot_minutes"],
+            "capacity": row["capacity"], "fee_cny": _cny(row["fee_fen"]), "level": row["level"],
+            "release_at": _local(row["release_at"]), "status": row["status"], "free": free}
+
+
+def read_session(session: Session, session_id: str, now: datetime) -> dict[str, Any]:
+    row = repo.session_detail(_conn(session), session_id) if is_id(session_id) else None
+    if row is None:
+        raise SessionNotFoundError()
+    return _session_doc(row, repo.free_counts(_conn(session), [session_id], now)[session_id])
+
+
+def list_sessions(session: Session, now: datetime, *, day: date | None = None, department: str | None = None,
+                  clinician: str | None = None) -> list[dict[str, Any]]:
+    """Sessions open for booking now (released, not cancelled, not over), with their free
+    slots per pool (slots that have not started)."""
+    for value in (department, clinician):
+        if value is not None and not is_id(value):
+            return []
+    rows = repo.open_sessions(_conn(session), now, day, department, clinician)
+    free = repo.free_counts(_conn(session), [r["id"] for r in rows], now)
+    return [_session_doc(r, free[r["id"]]) for r in rows]
+
+
+# --- booking ---------------------------------------------------------------------------
+
+def _request_hash(data: AppointmentCreate) -> str:
+    doc = {"session": data.session_id, "slot": data.slot_id, "channel": data.channel, "referral": data.referral_id}
+    return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _patient_id(session: Session, data: AppointmentCreate) -> str:
+    if data.patient_id is not None:
+        return data.patient_id
+    ref = data.patient
+    assert ref is not None  # noqa: S101 - the schema requires one of the two
+    if ref.id is not None:
+        return ref.id
+    _found, by_ref = patients.resolve(session, [], [(ref.system or "", ref.value or "")])
+    pid = by_ref.get((ref.system or "", ref.value or ""))
+    if pid is None:
+        raise PatientNotFoundError()
+    return pid
+
+
+def book(session: Session, data: AppointmentCreate, now: datetime, *,
+         booked_by: str = "patient") -> tuple[dict[str, Any], bool]:
+    """Book a slot: the next free one of the session for the channel, or `slot_id`.
+    Returns (appointment, created); the same idempotency key again answers the same
+    appointment, with a different booking it is a conflict. Emits `appointment.booked`."""
+    conn = _conn(session)
+    settings = get_settings()
+    pid = _patient_id(session, data)
+    patient = patients.lock(session, pid)  # a patient's bookings queue here: limits hold
+    if patient is None:
+        raise PatientNotFoundError()
+    if patient.status != "active":
+        raise PatientInactiveError()
+    digest = _request_hash(data)
+    prior = repo.by_idempotency_key(conn, pid, data.idempotency_key)
+    if prior is not None:
+        if prior["request_hash"] != digest:
+            raise IdempotencyConflictError()
+        return _appointment_doc(prior), False
+
+    sess = repo.get(conn, repo.sessions, data.session_id) if is_id(data.session_id) else None
+    if sess is None:
+        raise SessionNotFoundError()
+    if sess["status"] != "open":
+        raise SessionCancelledError()
+    if booked_by == "patient" and sess["release_at"] > now:
+        raise NotOpenError(release_at=_local(sess["release_at"]))
+    if sess["ends_at"] <= now:
+        raise SessionStartedError()
+
+    live = repo.live_of_patient_day(conn, pid, sess["day"])
+    guard = sess["clinician_id"] if settings.booking_one_per_clinician_day else None
+    if guard is not None and any(r["clinician_guard"] == guard for r in live):
+        raise ClinicianDayLimitError()
+    used = {r["day_rank"] for r in live}
+    free_ranks = [r for r in range(1, settings.booking_max_per_day + 1) if r not in used]
+    if not free_ranks:
+        raise DailyLimitError(limit=settings.booking_max_per_day)
+
+    tz = settings.tz
+    pools = slotcalc.usable_pools(data.channel, sess["day"], local_date(now, tz),
+                                  referral_released=sess["referral_release_at"] <= now)
+    aid = new_id()
+    if data.slot_id is not None:
+        slot = repo.claim_slot(conn, data.slot_id, sess["id"], aid, pools) if is_id(data.slot_id) else None
+        if slot is None:
+            raise _why_not(conn, data.slot_id, sess["id"], now)
+        if slot["starts_at"] <= now:
+            raise SessionStartedError()  # rolled back with the transaction
+    else:
+        slot = repo.claim_next(conn, sess["id"], aid, pools, now)
+        if slot is None:
+            raise SessionFullError()
+
+    row = {"id": aid, "patient_id": pid, "session_id": sess["id"], "slot_id": slot["id"],
+           "clinician_id": sess["clinician_id"], "resource_id": sess["resource_id"], "clinician_guard": guard,
+           "day": sess["day"], "day_rank": free_ranks[0], "seq": slot["seq"], "slot_start": slot["starts_at"],
+           "slot_end": slot["ends_at"], "channel": data.channel, "referral_id": data.referral_id,
+           "booked_by": booked_by, "status": "booked", "idempotency_key": data.idempotency_key,
+           "request_hash": digest, "booked_at": now, "checked_in_at": None, "late": None, "priority": False,
+           "attended_at": None, "cancelled_at": None, "cancelled_by": None, "no_show_at": None,
+           "history": [{"status": "booked", "at": now.isoformat(), "by": booked_by}]}
+    try:
+        with savepoint(conn):
+            repo.add(conn, repo.appointments, row)
+    except IntegrityError as exc:  # the indexes back the checks above: a race they caught
+        raise _limit_error(exc, settings.booking_max_per_day) from exc
+    _emit(session, "appointment.booked", pid, now, now, aid, {
+        "appointment_id": aid, "slot_start": slot["starts_at"].isoformat(), "booked_at": now.isoformat(),
+        "booked_by": booked_by, "department": sess["department_id"],
+        **({"clinician": sess["clinician_id"]} if sess["clinician_id"] else {})})
+    enqueue_many(conn, [("appointment.booked", pid, {"patient_id": pid, "appointment_id": aid})], now)
+    return _appointment_doc(row), True
+
+
+def _why_not(conn: Connection, slot_id: str, session_id: str, now: datetime) -> AppError:
+    slot = repo.get(conn, repo.slots, slot_id)
+    if slot is None or slot["session_id"] != session_id:
+        return SlotNotFoundError()
+    if slot["appointment_id"] is not None:
+        return SlotTakenError()
+    if slot["starts_at"] <= now:
+        return SessionStartedError()
+    return SlotNotAvailableError()
+
+
+def _limit_error(exc: IntegrityError, limit: int) -> AppError:
+    text = str(exc.orig)
+    if "slot" in text:
+        return SlotTakenError()
+    if "clinician" in text:
+        return ClinicianDayLimitError()
+    if "day_rank" in text:
+        return DailyLimitError(limit=limit)
+    if "idempotency" in text:
+        return IdempotencyConflictError()
+    raise exc
+
+
+def _emit(session: Session, type_: str, patient_id: str, at: datetime, now: datetime, appointment_id: str,
+          attrs: dict[str, Any]) -> dict[str, Any]:
+    """Hand one lifecycle event (that happened at `at`) to the spine, in this transaction."""
+    step = type_.split(".", 1)[1]
+    result = events.ingest(session, [{
+        "type": type_, "patient": {"id": patient_id}, "occurred_at": at.isoformat(), "source": SOURCE,
+        "source_event_id": f"appointment:{appointment_id}:{step}", "attributes": attrs}], now)[0]
+    if isinstance(result, AppError):
+        raise result
+    return result
+
+
+# --- lifecycle ------------------------------------------------------------------------
+
+def _appointment(session: Session, appointment_id: str) -> RowMapping:
+    row = repo.get(_conn(session), repo.appointments, appointment_id, lock=True) if is_id(appointment_id) else None
+    if row is None:
+        raise AppointmentNotFoundError()
+    return row
+
+
+def _appointment_doc(row: RowMapping | dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "patient_id": row["patient_id"], "session_id": row["session_id"],
+            "slot_id": row["slot_id"], "seq": row["seq"], "start": _local(row["slot_start"]),
+            "end": _local(row["slot_end"]), "status": row["status"], "channel": row["channel"],
+            "booked_by": row["booked_by"], "booked_at": _local(row["booked_at"]),
+            "checked_in_at": _local(row["checked_in_at"]) if row["checked_in_at"] else None,
+            "late": row["late"], "priority": bool(row["priority"]),
+            "cancelled_at": _local(row["cancelled_at"]) if row["cancelled_at"] else None,
+            "cancelled_by": row["cancelled_by"]}
+
+
+def read_appointment(session: Session, appointment_id: str) -> dict[str, Any]:
+    row = repo.get(_conn(session), repo.appointments, appointment_id) if is_id(appointment_id) else None
+    if row is None:
+        raise AppointmentNotFoundError()
+    return _appointment_doc(row)
+
+
+def _step(row: RowMapping, status: str, at: datetime, **extra: Any) -> list[dict[str, Any]]:
+    return [*(row["history"] or []), {"status": status, "at": at.isoformat(), **extra}]
+
+
+_VERBS = {"cancel": "取消 cancel", "check_in": "签到 check in", "attend": "就诊 attend"}
+
+
+def cancel(session: Session, appointment_id: str, data: CancelIn, now: datetime) -> dict[str, Any]:
+    """Cancel a booking and free its slot. A patient may cancel until the cut-off before the
+    slot; the hospital at any time before attendance (never a penalty). Emits
+    `appointment.cancelled` with `by`; cancelling again answers the same appointment."""
+    conn = _conn(session)
+    row = _appointment(session, appointment_id)
+    if row["status"] == "cancelled":
+        return _appointment_doc(row)
+    if row["status"] != "booked" and not (data.by == "hospital" and row["status"] == "checked_in"):
+        raise IllegalTransitionError(status=row["status"], action=_VERBS["cancel"])
+    hours = get_settings().cancel_cutoff_hours
+    if data.by == "patient" and now > row["slot_start"] - timedelta(hours=hours):
+        raise CancelTooLateError(hours=hours)
+    _close(conn, row, data.by, now)
+    _emit(session, "appointment.cancelled", row["patient_id"], now, now, row["id"], {
+        "appointment_id": row["id"], "slot_start": row["slot_start"].isoformat(), "cancelled_at": now.isoformat(),
+        "by": data.by})
+    topic = "appointment.cancelled_by_hospital" if data.by == "hospital" else "appointment.cancelled"
+    enqueue_many(conn, [(topic, row["patient_id"], {"patient_id": row["patient_id"], "appointment_id": row["id"]})],
+                 now)
+    return read_appointment(session, row["id"])
+
+
+def _close(conn: Connection, row: RowMapping, by: str, now: datetime) -> None:
+    repo.set_appointment(conn, row["id"], status="cancelled", cancelled_at=now, cancelled_by=by,
+                         history=_step(row, "cancelled", now, by=by))
+    repo.free_slot(conn, row["slot_id"], row["id"])
+
+
+def check_in(session: Session, appointment_id: str, data: CheckInIn, now: datetime) -> dict[str, Any]:
+    """Check in at the desk, a kiosk or in the app: from the check-in window before the
+    slot until the session ends; late when after the slot's start. The elderly (by age)
+    and patients staff flag are checked in with priority. Emits `appointment.checked_in`."""
+    conn = _conn(session)
+    settings = get_settings()
+    row = _appointment(session, appointment_id)
+    if row["status"] == "checked_in":
+        return _appointment_doc(row)
+    if row["status"] != "booked":
+        raise IllegalTransitionError(status=row["status"], action=_VERBS["check_in"])
+    sess = repo.get(conn, repo.sessions, row["session_id"])
+    assert sess is not None  # noqa: S101 - a foreign key
+    if now < row["slot_start"] - timedelta(minutes=settings.check_in_open_minutes):
+        raise CheckInNotOpenError(minutes=settings.check_in_open_minutes)
+    if now >= sess["ends_at"]:
+        raise CheckInClosedError()
+    found, _refs = patients.resolve(session, [row["patient_id"]], [])
+    birth = found[row["patient_id"]].birth_date
+    elderly = birth is not None and _age(birth, local_date(now, settings.tz)) >= settings.priority_age
+    priority = bool(data.priority) or elderly
+    late = now > row["slot_start"]
+    repo.set_appointment(conn, row["id"], status="checked_in", checked_in_at=now, late=late, priority=priority,
+                         history=_step(row, "checked_in", now, channel=data.channel))
+    _emit(session, "appointment.checked_in", row["patient_id"], now, now, row["id"], {
+        "appointment_id": row["id"], "slot_start": row["slot_start"].isoformat(), "checked_in_at": now.isoformat()})
+    return read_appointment(session, row["id"])
+
+
+def _age(birth: date, today: date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def attend(session: Session, appointment_id: str, at: datetime, now: datetime) -> dict[str, Any]:
+    """The visit took place (from the HIS or staff). Emits `appointment.attended`, which
+    carries what the programme pays for (booked ahead, on time, off-peak)."""
+    conn = _conn(session)
+    row = _appointment(session, appointment_id)
+    if row["status"] == "attended":
+        return _appointment_doc(row)
+    if row["status"] not in LIVE:
+        raise IllegalTransitionError(status=row["status"], action=_VERBS["attend"])
+    at = min(at, now)
+    repo.set_appointment(conn, row["id"], status="attended", attended_at=at, history=_step(row, "attended", at))
+    attrs: dict[str, Any] = {"appointment_id": row["id"], "slot_start": row["slot_start"].isoformat(),
+                             "booked_at": row["booked_at"].isoformat(), "booked_by": row["booked_by"]}
+    if row["checked_in_at"] is not None:
+        attrs["checked_in_at"] = row["checked_in_at"].isoformat()
+    _emit(session, "appointment.attended", row["patient_id"], at, now, row["id"], attrs)
+    return read_appointment(session, row["id"])
+
+
+# --- templates, 停诊, and the periodic jobs' steps -----------------------------------------
+
+def create_template(session: Session, data: TemplateCreate, now: datetime) -> dict[str, Any]:
+    conn = _conn(session)
+    owner = _owner(conn, data.clinician_id, data.resource_id)
+    fit = slotcalc.fits(datetime.combine(date(2026, 1, 5), data.start), datetime.combine(date(2026, 1, 5), data.end),
+                        data.slot_minutes)
+    if fit < 1 or (data.capacity or fit) > fit:
+        raise _invalid("capacity", f"at most {fit} slots of {data.slot_minutes} minutes fit in this session")
+    row = {"id": new_id(), "department_id": owner["department_id"], "clinician_id": data.clinician_id,
+           "resource_id": data.resource_id, "weekday": data.weekday, "start": data.start.strftime("%H:%M"),
+           "end": data.end.strftime("%H:%M"), "slot_minutes": data.slot_minutes, "capacity": data.capacity,
+           "level": data.level, "fee_fen": _fen(data.fee_cny), "pattern": data.pattern,
+           "referral_share": None if data.referral_share is None else str(data.referral_share), "active": True,
+           "created_at": now}
+    repo.add(conn, repo.templates, row)
+    return {k: v for k, v in row.items() if k not in ("created_at", "fee_fen")} | {"fee_cny": _cny(row["fee_fen"])}
+
+
+def generate_sessions(session: Session, now: datetime, days_ahead: int) -> int:
+    """Create the sessions of every active template for the local days from today to
+    `days_ahead` days on that do not have theirs yet. Re-runnable: a template makes at most
+    one session a day (unique index). Returns how many were created."""
+    conn = _conn(session)
+    today = local_date(now, get_settings().tz)
+    created = 0
+    for tpl in repo.active_templates(conn):
+        for offset in range(days_ahead + 1):
+            day = today + timedelta(days=offset)
+            if day.isoweekday() != tpl["weekday"] or repo.template_has_session(conn, tpl["id"], day):
+                continue
+            data = SessionCreate(
+                clinician_id=tpl["clinician_id"], resource_id=tpl["resource_id"], date=day,
+                start=time.fromisoformat(tpl["start"]), end=time.fromisoformat(tpl["end"]),
+                slot_minutes=tpl["slot_minutes"], capacity=tpl["capacity"], level=tpl["level"],
+                fee_cny=Decimal(tpl["fee_fen"]) / 100, pattern=tpl["pattern"],
+                referral_share=None if tpl["referral_share"] is None else Decimal(tpl["referral_share"]))
+            create_session(session, data, now, template_id=tpl["id"])
+            created += 1
+    return created
+
+
+def cancel_session(session: Session, session_id: str, data: SessionCancel, now: datetime) -> dict[str, Any]:
+    """停诊: the session closes and every live booking is cancelled `by: hospital`, which
+    never costs the patient anything; each patient is told. Again → the same session."""
+    conn = _conn(session)
+    sess = repo.get(conn, repo.sessions, session_id, lock=True) if is_id(session_id) else None
+    if sess is None:
+        raise SessionNotFoundError()
+    if sess["status"] != "cancelled":
+        repo.set_session(conn, session_id, status="cancelled")
+        for appt_id in repo.live_of_session(conn, session_id):
+            cancel(session, appt_id, CancelIn(by="hospital", reason=data.reason), now)
+    return read_session(session, session_id, now)
+
+
+def sweep_no_shows(session: Session, now: datetime, limit: int = 200) -> int:
+    """Mark as no-show up to `limit` bookings never checked in whose session ended more
+    than the grace period ago, each emitting `appointment.no_show` (the programme
+    decides the penalty and any suspension). Returns how many."""
+    conn = _conn(session)
+    cutoff = now - timedelta(minutes=get_settings().no_show_grace_minutes)
+    done = 0
+    for appt_id in repo.overdue_bookings(conn, cutoff, limit):
+        row = _appointment(session, appt_id)
+        if row["status"] != "booked":
+            continue  # changed since it was listed
+        repo.set_appointment(conn, row["id"], status="no_show", no_show_at=now,
+                             history=_step(row, "no_show", now))
+        _emit(session, "appointment.no_show", row["patient_id"], row["slot_end"], now, row["id"], {
+            "appointment_id": row["id"], "slot_start": row["slot_start"].isoformat()})
+        enqueue_many(conn, [("appointment.no_show", row["patient_id"],
+                             {"patient_id": row["patient_id"], "appointment_id": row["id"]})], now)
+        done += 1
+    return done
+
+
+def release_reserved_slots(session: Session, now: datetime) -> int:
+    """Free referral slots of sessions past their referral release time join the general
+    pools (in the session's pattern), so that everyone may book them. Returns how many."""
+    conn = _conn(session)
+    moved = 0
+    for sid, pattern in repo.sessions_with_reserved(conn, now):
+        cycle = list(pattern or slotcalc.DEFAULT_PATTERN)
+        for i, slot_id in enumerate(repo.free_referral_slots(conn, sid)):
+            moved += repo.set_pool(conn, slot_id, cycle[i % len(cycle)])
+    return moved

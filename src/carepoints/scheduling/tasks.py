@@ -1,0 +1,32 @@
+"""The scheduling jobs (API.md names → `scheduling.verb_object`), each in
+transactions of bounded size, reporting what they did."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from carepoints.kit.db import write_tx
+from carepoints.scheduling import service
+
+GENERATE_DAYS_AHEAD = 14  # sessions exist two weeks ahead; they open at their release time
+
+
+def generate_sessions(now: datetime) -> dict[str, Any]:
+    with write_tx() as session:
+        return {"sessions": service.generate_sessions(session, now, GENERATE_DAYS_AHEAD)}
+
+
+def sweep_no_shows(now: datetime) -> dict[str, Any]:
+    total = 0
+    while True:
+        with write_tx() as session:
+            n = service.sweep_no_shows(session, now)
+        total += n
+        if n == 0:
+            return {"no_shows": total}
+
+
+def release_reserved_slots(now: datetime) -> dict[str, Any]:
+    with write_tx() as session:
+        return {"slots": service.release_reserved_slots(session, now)}
