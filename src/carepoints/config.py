@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     check_in_open_minutes: int = Field(default=120, ge=0, le=24 * 60)
     priority_age: int = Field(default=65, ge=0, le=150)
     no_show_grace_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    # a waitlist assignment this close to the slot needs the patient's confirmation within the offer time
+    waitlist_confirm_hours: int = Field(default=24, ge=0, le=24 * 30)
+    waitlist_offer_minutes: int = Field(default=30, ge=1, le=24 * 60)
 
     @property
     def is_sqlite(self) -> bool:

@@ -23,6 +23,7 @@ from carepoints.scheduling.models import (
     Resource,
     SessionTemplate,
     Slot,
+    WaitlistEntry,
 )
 from carepoints.security.models import ApiKey, StaffUser
 
@@ -58,5 +59,6 @@ __all__ = [
     "StreakRun",
     "Suspension",
     "Transfer",
+    "WaitlistEntry",
     "metadata",
 ]

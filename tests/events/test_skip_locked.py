@@ -13,9 +13,12 @@ from carepoints.events import service as events
 from carepoints.kit.db import read_tx
 from carepoints.kit.errors import AppError
 from carepoints.ledger import service as ledger
+from carepoints.ledger.models import Account
 from tests.conftest import Db
 from tests.helpers import balance, bp, enrol, event
-from tests.ledger.test_concurrency import WalletLock
+from tests.locks import RowLocks
+
+_acc = Account.__table__
 
 
 @pytest.fixture
@@ -36,7 +39,7 @@ def test_a_held_wallet_does_not_hold_up_the_other_patients(pg_only: Db, now: dat
     jobs = [[event(busy, "health.measurement", at, bp())],
             [event(free, "health.measurement", at, bp()), event(busy, "health.measurement", at, bp(), key="b2")]]
     results: list[Any] = []
-    with WalletLock(pg_only, _wallet(busy)) as lock:
+    with RowLocks(pg_only, _acc, [_wallet(busy)]) as lock:
         worker = threading.Thread(target=lambda: results.extend(events._ingest_group(jobs)), daemon=True)
         worker.start()
         lock.wait_for(1)  # the second transaction queues for the held wallet ...
@@ -80,7 +83,7 @@ def test_a_repeated_key_stays_with_its_first_item(pg_only: Db, now: datetime) ->
     first = {**event(busy, "health.measurement", at, bp(), key="dup"), "patient": {"system": "his", "value": "MRN-1"}}
     second = event(free, "health.measurement", at, bp(), key="dup")
     out: list[Any] = []
-    with WalletLock(pg_only, _wallet(busy)) as lock:
+    with RowLocks(pg_only, _acc, [_wallet(busy)]) as lock:
         worker = threading.Thread(target=lambda: out.extend(events._ingest_group([[first, second]])), daemon=True)
         worker.start()
         lock.wait_for(1)
@@ -101,7 +104,7 @@ def test_a_failure_after_the_first_commit_answers_only_the_waiting_items(
         raise RuntimeError("the second transaction lost its connection")
 
     monkeypatch.setattr(events, "ingest", broken)
-    with WalletLock(pg_only, _wallet(busy)):
+    with RowLocks(pg_only, _acc, [_wallet(busy)]):
         committed, waiting = events._ingest_group([[event(free, "health.measurement", at, bp())],
                                                    [event(busy, "health.measurement", at, bp())]])
     assert committed[0]["duplicate"] is False  # answered once, from the transaction that committed it

@@ -11,20 +11,18 @@ fix who goes first."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import func, select
 
 from carepoints.config import get_settings
 from carepoints.events import service as events
 from carepoints.events.errors import EventConflictError
-from carepoints.kit.db import get_engine, read_tx, write_tx
+from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import AppError
 from carepoints.ledger import integrity
 from carepoints.ledger import service as ledger
@@ -33,6 +31,7 @@ from carepoints.ledger.models import Account, Hold, Transfer
 from carepoints.ledger.posting import Posted
 from tests.conftest import Db
 from tests.helpers import bp, enrol, event, ingest, ingest_one, points
+from tests.locks import RowLocks
 
 _acc = Account.__table__
 _tr = Transfer.__table__
@@ -42,48 +41,6 @@ Outcome = tuple[str, Any]  # ("ok", value) | ("err", exception)
 
 
 # --- the race harness ---------------------------------------------------------------
-
-def _lock_waiters() -> int:
-    with get_engine().connect() as conn:
-        return int(conn.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'")).scalar() or 0)
-
-
-class WalletLock:
-    """On PostgreSQL, hold a wallet's row lock so that racers queue behind it;
-    on SQLite do nothing (BEGIN IMMEDIATE already serialises the writers)."""
-
-    def __init__(self, db: Db, wallet_id: str | None) -> None:
-        self.active = db.is_postgres and wallet_id is not None
-        self.wallet_id = wallet_id
-        self.conn: Connection | None = None
-
-    def __enter__(self) -> WalletLock:
-        if self.active:
-            self.conn = get_engine().connect()
-            self.conn.begin()
-            self.conn.execute(select(_acc.c.id).where(_acc.c.id == self.wallet_id).with_for_update())
-        return self
-
-    def wait_for(self, waiters: int) -> None:
-        """Until `waiters` backends queue for a lock (pg_stat_activity)."""
-        if not self.active:
-            return
-        deadline = time.monotonic() + 20
-        while _lock_waiters() < waiters:
-            assert time.monotonic() < deadline, "the racers never queued for the wallet lock"
-            threading.Event().wait(0.005)
-
-    def release(self) -> None:
-        if self.conn is not None:
-            self.conn.rollback()
-            self.conn.close()
-            self.conn = None
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
 
 def race(db: Db, fns: list[Callable[[], Any]], *, wallet_id: str | None = None) -> list[Outcome]:
     """Run every fn in its own thread, all started together; return their outcomes in order."""
@@ -98,7 +55,7 @@ def race(db: Db, fns: list[Callable[[], Any]], *, wallet_id: str | None = None) 
             results[i] = ("err", exc)
 
     threads = [threading.Thread(target=worker, args=(i, fn), daemon=True) for i, fn in enumerate(fns)]
-    with WalletLock(db, wallet_id) as lock:
+    with RowLocks(db, _acc, [wallet_id] if wallet_id else []) as lock:
         for t in threads:
             t.start()
         barrier.wait()
@@ -479,7 +436,7 @@ def test_the_hold_expiry_job_survives_a_commit_that_won_the_race(db: Db, now: da
 
     threads = [threading.Thread(target=commit, daemon=True), threading.Thread(target=job, daemon=True)]
     if db.is_postgres:  # queue the commit first, then the job (which has read the open holds already)
-        with WalletLock(db, wid) as lock:
+        with RowLocks(db, _acc, [wid]) as lock:
             threads[0].start()
             lock.wait_for(1)
             threads[1].start()

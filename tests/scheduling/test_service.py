@@ -27,6 +27,7 @@ from carepoints.scheduling.schemas import (
     ClinicianCreate,
     DepartmentCreate,
     InstitutionCreate,
+    ResourceCreate,
     SessionCancel,
     SessionCreate,
     TemplateCreate,
@@ -407,3 +408,30 @@ def test_generate_sessions_from_templates(hospital: Hospital) -> None:
         assert rows[0].release_at == local(date(2026, 6, 10), "08:00")
         assert s.scalars(select(Slot).where(Slot.session_id == rows[0].id)).all()[0].starts_at == \
             local(date(2026, 6, 17), "08:00")
+
+
+def test_an_exam_on_a_resource_emits_exam_attended(hospital: Hospital) -> None:
+    with write_tx() as s:
+        ct = sch.create_resource(s, ResourceCreate(department_id=hospital.department, code="ct1", modality="ct",
+                                                   name="CT 1"), NOW)
+        sess = sch.create_session(s, SessionCreate(resource_id=ct["id"], date=FRIDAY, start=time(14),
+                                                   end=time(15), slot_minutes=20, fee_cny=Decimal(200),
+                                                   release_at=NOW - timedelta(days=1)), NOW)
+    pid = enrol(NOW)
+    exam = book(pid, sess["id"])
+    start = slot_start(exam)
+    attend(exam["id"], start + timedelta(minutes=15))
+    with read_tx() as s:
+        attrs = s.execute(select(Event.attributes).where(
+            Event.type == "exam.attended", Event.patient_id == pid)).scalar_one()
+    assert attrs["exam_id"] == exam["id"]
+    assert attrs["modality"] == "ct"
+    assert balance(pid, start + timedelta(hours=1)) == 100 + 10 * 2  # exam attended, off-peak (Friday 14:00)
+
+
+def test_a_visit_cannot_be_recorded_days_ahead(hospital: Hospital) -> None:
+    pid = enrol(NOW)
+    appt = book(pid, hospital.session()["id"])
+    err = refused(attend, appt["id"], NOW + timedelta(hours=1))
+    assert isinstance(err, err_.AttendTooEarlyError)
+    assert balance(pid, NOW + timedelta(hours=2)) == 100  # book_ahead is not paid for a visit not yet made

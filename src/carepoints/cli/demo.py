@@ -1,23 +1,50 @@
-"""A demo hospital: ~50 patients with some months of behaviour history.
+"""A demo hospital: ~50 patients with some months of behaviour history, and a
+schedule: departments, clinicians, a CT scanner, sessions from yesterday to 8
+days ahead (those within the release window open for booking now) and
+bookings in every state (booked, checked in, attended, cancelled by the
+patient, cancelled by 停诊, no-show, waiting).
 
 Idempotent: patients carry fixed idempotency keys and events fixed source
-keys, so a second run changes nothing."""
+keys, and the schedule is made once, so a second run changes nothing."""
 
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
+
+from carepoints.config import get_settings
 from carepoints.enrolment import service as enrolment
 from carepoints.events import service as events
 from carepoints.kit.db import write_tx
 from carepoints.patients.schemas import PatientCreate
+from carepoints.scheduling import service as scheduling
+from carepoints.scheduling import waitlist
+from carepoints.scheduling.errors import SessionFullError
+from carepoints.scheduling.models import Institution
+from carepoints.scheduling.schemas import (
+    AppointmentCreate,
+    CancelIn,
+    CheckInIn,
+    ClinicianCreate,
+    DepartmentCreate,
+    InstitutionCreate,
+    ResourceCreate,
+    SessionCancel,
+    SessionCreate,
+    WaitlistJoin,
+)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["秀英", "桂英", "建国", "志强", "淑珍", "国华", "玉兰", "德明",
          "丽华", "永红", "海燕", "春梅", "文", "静", "伟"]
 DEPARTMENTS = ["心内科", "内分泌科", "全科医学科", "老年医学科"]
+DEPARTMENT_CODES = {"心内科": ("cardio", "Cardiology"), "内分泌科": ("endo", "Endocrinology"),
+                    "全科医学科": ("gp", "General practice"), "老年医学科": ("geri", "Geriatrics")}
+CLINICIANS = ["王建华", "李淑芬", "张志远", "刘海燕", "陈国强", "杨丽萍", "赵德明", "周文静"]
 PATIENTS = 50
 DAYS = 120
 
@@ -78,6 +105,7 @@ def _history(i: int, pid: str, now: datetime) -> list[dict[str, Any]]:
 
 def load(now: datetime) -> str:
     created = 0
+    pids: list[str] = []
     for i in range(PATIENTS):
         with write_tx() as session:
             pid, new = enrolment.enrol(session, _patient(i, now), now - timedelta(days=DAYS), channel="demo")
@@ -85,4 +113,102 @@ def load(now: datetime) -> str:
             for b in range(0, len(history), 500):
                 events.ingest(session, history[b:b + 500], now)
         created += int(new)
-    return f"demo hospital ready: {PATIENTS} patients ({created} new) with {DAYS} days of history"
+        pids.append(pid)
+    sessions = _schedule(pids, now)
+    return (f"demo hospital ready: {PATIENTS} patients ({created} new) with {DAYS} days of history; "
+            f"{sessions} new sessions")
+
+
+def _schedule(pids: list[str], now: datetime) -> int:
+    """The departments, clinicians, sessions and bookings, made once."""
+    with write_tx() as session:
+        if session.scalar(select(Institution.id).where(Institution.code == "demo")) is not None:
+            return 0
+        inst = scheduling.create_institution(session, InstitutionCreate(
+            code="demo", name_zh="示范人民医院", name_en="Demo People's Hospital"), now)
+        clinicians: list[str] = []
+        departments: list[str] = []
+        for n, zh in enumerate(DEPARTMENTS):
+            code, en = DEPARTMENT_CODES[zh]
+            dep = scheduling.create_department(session, DepartmentCreate(
+                institution_id=inst["id"], code=code, name_zh=zh, name_en=en), now)["id"]
+            departments.append(dep)
+            clinicians.extend(scheduling.create_clinician(session, ClinicianCreate(
+                department_id=dep, code=f"{code}{k + 1}", name=CLINICIANS[2 * n + k],
+                title="主任医师" if k == 0 else "主治医师"), now)["id"] for k in range(2))
+        ct = scheduling.create_resource(session, ResourceCreate(
+            department_id=departments[0], code="ct1", modality="ct", name="CT 1号机"), now)["id"]
+    today = now.astimezone(get_settings().tz).date()
+    made: list[dict[str, Any]] = []
+    with write_tx() as session:
+        for offset in range(-1, 9):
+            day = today + timedelta(days=offset)
+            for k, clinician in enumerate(clinicians):
+                expert = k % 2 == 0
+                made.append(scheduling.create_session(session, SessionCreate(
+                    clinician_id=clinician, date=day, start=time(8), end=time(12) if expert else time(11, 30),
+                    slot_minutes=15 if expert else 10, level="expert" if expert else "general",
+                    fee_cny=Decimal(50 if expert else 15), release_at=_released(day, now)), now))
+            made.append(scheduling.create_session(session, SessionCreate(
+                resource_id=ct, date=day, start=time(14), end=time(17), slot_minutes=20, fee_cny=Decimal(200),
+                release_at=_released(day, now)), now))
+    _bookings(made, pids, today, now)
+    return len(made)
+
+
+def _released(day: date, now: datetime) -> datetime:
+    """The default release (7 days ahead at 08:00), but never later than a day before the
+    session ends for the sessions of yesterday and today, so their bookings could be made."""
+    opens = datetime.combine(day - timedelta(days=7), time(8), tzinfo=get_settings().tz)
+    return min(opens, now - timedelta(days=3))
+
+
+def _bookings(made: list[dict[str, Any]], pids: list[str], today: date, now: datetime) -> None:
+    """Bookings in every state, made with the clock of when they would have happened."""
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for sess in made:
+        if sess["clinician"]:
+            by_day.setdefault(sess["date"], []).append(sess)
+    yesterday, later = by_day[(today - timedelta(days=1)).isoformat()], by_day[(today + timedelta(days=2)).isoformat()]
+    earlier = now - timedelta(days=2)
+    n = 0
+
+    def book(pid: str, sess: dict[str, Any], at: datetime, channel: str = "online") -> dict[str, Any]:
+        nonlocal n
+        n += 1
+        with write_tx() as session:
+            doc, _new = scheduling.book(session, AppointmentCreate.model_validate({
+                "patient_id": pid, "session_id": sess["id"], "channel": channel,
+                "idempotency_key": f"demo-booking-{n}"}), at)
+        return doc
+
+    for i, pid in enumerate(pids[:12]):  # yesterday: attended (most checked in on time) or no-show
+        appt = book(pid, yesterday[i % len(yesterday)], earlier)
+        start = datetime.fromisoformat(appt["start"])
+        with write_tx() as session:
+            if i % 4 != 3:  # the fourth never came: a no-show
+                scheduling.check_in(session, appt["id"], CheckInIn(), start - timedelta(minutes=10 - i))
+            if i % 4 < 2:  # and for the third the HIS never sent the visit: still checked in
+                scheduling.attend(session, appt["id"], start + timedelta(minutes=15), start + timedelta(minutes=15))
+    with write_tx() as session:
+        scheduling.sweep_no_shows(session, now)
+    for i, pid in enumerate(pids[12:30]):  # ahead: booked, a few cancelled by the patient
+        appt = book(pid, later[i % 3], now - timedelta(hours=1), channel="online" if i % 3 else "onsite")
+        if i % 6 == 5:
+            with write_tx() as session:
+                scheduling.cancel(session, appt["id"], CancelIn(by="patient"), now - timedelta(minutes=30))
+    stopped = later[5]  # 停诊: its bookings cancelled by the hospital
+    for pid in pids[30:33]:
+        book(pid, stopped, now - timedelta(hours=2))
+    with write_tx() as session:
+        scheduling.cancel_session(session, stopped["id"], SessionCancel(reason="专家外出会诊"),
+                                  now - timedelta(hours=1))
+    full = later[6]  # a session booked out online, with patients waiting
+    for pid in pids[33:45]:
+        try:
+            book(pid, full, now - timedelta(hours=1))
+        except SessionFullError:
+            break
+    for k, pid in enumerate(pids[45:48]):
+        with write_tx() as session:
+            waitlist.join(session, full["id"], WaitlistJoin(patient_id=pid, idempotency_key=f"demo-wait-{k}"), now)

@@ -53,6 +53,7 @@ JOBS: dict[str, Callable[[datetime], dict[str, Any]]] = {
     "generate-sessions": scheduling.generate_sessions,
     "sweep-no-shows": scheduling.sweep_no_shows,
     "release-reserved-slots": scheduling.release_reserved_slots,
+    "expire-waitlist-offers": scheduling.expire_waitlist_offers,
 }
 
 # Fixed local times (hour, minute) or an interval, never "at start-up".
@@ -63,6 +64,7 @@ SCHEDULE: dict[str, tuple[int, int] | timedelta] = {
     "generate-sessions": (1, 0),
     "sweep-no-shows": timedelta(minutes=15),
     "release-reserved-slots": timedelta(minutes=5),
+    "expire-waitlist-offers": timedelta(minutes=1),
 }
 
 

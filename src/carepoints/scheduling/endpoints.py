@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON
-from carepoints.scheduling import service
+from carepoints.scheduling import service, waitlist
 from carepoints.scheduling.schemas import (
     AppointmentCreate,
     AttendIn,
@@ -23,6 +23,7 @@ from carepoints.scheduling.schemas import (
     SessionCancel,
     SessionCreate,
     TemplateCreate,
+    WaitlistJoin,
 )
 from carepoints.security.deps import require
 from carepoints.security.service import Principal
@@ -137,3 +138,35 @@ def attend(appointment_id: str, body: AttendIn | None = None,
     now = utc_now()
     with write_tx() as session:
         return JSON(service.attend(session, appointment_id, (body or AttendIn()).at(now), now))
+
+
+@router.post("/sessions/{session_id}/waitlist", status_code=201,
+             responses={200: {"description": "the same request again (replay)"}})
+def join_waitlist(session_id: str, body: WaitlistJoin,
+                  _p: Principal = Depends(require("appointments:write"))) -> JSON:
+    """候补: queue for a session with no free slot for the channel (409 `scheduling.not_full`
+    while there is one). A freed slot goes to the first in line."""
+    with write_tx() as session:
+        doc, created = waitlist.join(session, session_id, body, utc_now())
+    return JSON(doc, status_code=201 if created else 200)
+
+
+@router.get("/waitlist/{entry_id}")
+def get_waitlist_entry(entry_id: str, _p: Principal = Depends(require("appointments:read"))) -> JSON:
+    """A waitlist entry: its status, place in line, and any offer's deadline."""
+    with read_tx() as session:
+        return JSON(waitlist.read(session, entry_id))
+
+
+@router.post("/waitlist/{entry_id}/confirm")
+def confirm_waitlist_offer(entry_id: str, _p: Principal = Depends(require("appointments:write"))) -> JSON:
+    """Take the slot offered (before the offer's deadline)."""
+    with write_tx() as session:
+        return JSON(waitlist.confirm(session, entry_id, utc_now()))
+
+
+@router.post("/waitlist/{entry_id}/decline")
+def decline_waitlist(entry_id: str, _p: Principal = Depends(require("appointments:write"))) -> JSON:
+    """Leave the waitlist, or turn down an offer (it passes to the next in line)."""
+    with write_tx() as session:
+        return JSON(waitlist.decline(session, entry_id, utc_now()))

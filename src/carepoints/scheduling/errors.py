@@ -119,3 +119,39 @@ class CheckInClosedError(ConflictError):
 class DuplicateCodeError(ConflictError):
     code = "scheduling.duplicate_code"
     message = "编码已存在 / This code already exists"
+
+
+class WaitlistEntryNotFoundError(NotFoundError):
+    code = "scheduling.waitlist_not_found"
+    message = "未找到该候补记录 / Waitlist entry not found"
+
+
+class NotFullError(ConflictError):
+    code = "scheduling.not_full"
+    message = "该时段仍有号源,请直接预约 / The session has free slots: book one instead"
+
+
+class AlreadyWaitingError(ConflictError):
+    code = "scheduling.already_waiting"
+    message = "已在该时段的候补队列中 / Already on this session's waitlist"
+
+
+class AlreadyBookedError(ConflictError):
+    code = "scheduling.already_booked"
+    message = "已预约该时段 / Already booked in this session"
+
+
+class OfferExpiredError(ConflictError):
+    code = "scheduling.offer_expired"
+    message = "候补号源确认已超时,已顺延给下一位 / The offer has lapsed and passed to the next patient"
+
+
+class WaitlistStateError(ConflictError):
+    code = "scheduling.waitlist_state"
+    message = "该候补记录当前状态不允许此操作 / Not possible in the waitlist entry's current state"
+
+
+class AttendTooEarlyError(ConflictError):
+    code = "scheduling.attend_too_early"
+    message = ("就诊时间未到,就诊前{minutes}分钟起才能记录就诊 / "
+               "Too early to record the visit: from {minutes} minutes before the slot")

@@ -154,12 +154,49 @@ class Slot(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     pool: Mapped[str] = mapped_column(String(16))  # online | onsite | referral
     appointment_id: Mapped[str | None] = mapped_column(String(36))
+    # a freed slot offered to a waiting patient (候补) until they confirm or the offer lapses
+    held_for: Mapped[str | None] = mapped_column(String(36))
 
     __table_args__ = (
         UniqueConstraint("session_id", "seq"),
         CheckConstraint("seq >= 1", name="seq_positive"),
         Index("ix_slots_free", "session_id", "pool", "seq", sqlite_where=text("appointment_id IS NULL"),
               postgresql_where=text("appointment_id IS NULL")),
+        # one held slot per offer
+        Index("uq_slots_held_for", "held_for", unique=True, sqlite_where=text("held_for IS NOT NULL"),
+              postgresql_where=text("held_for IS NOT NULL")),
+    )
+
+
+class WaitlistEntry(Base):
+    """A patient waiting for a full session (候补). Entries are served in the order they
+    joined; a freed slot goes to the first one waiting, never back to the open pool."""
+
+    __tablename__ = "waitlist_entries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("clinic_sessions.id"))
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    referral_id: Mapped[str | None] = mapped_column(String(64))
+    # waiting | offered | booked | lapsed | declined | skipped | cancelled
+    status: Mapped[str] = mapped_column(String(16))
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    slot_id: Mapped[str | None] = mapped_column(String(36))
+    appointment_id: Mapped[str | None] = mapped_column(String(36))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("patient_id", "idempotency_key"),
+        Index("uq_waitlist_live", "session_id", "patient_id", unique=True,
+              sqlite_where=text("status IN ('waiting', 'offered')"),
+              postgresql_where=text("status IN ('waiting', 'offered')")),
+        Index("ix_waitlist_queue", "session_id", "status", "joined_at"),
+        Index("ix_waitlist_offers", "offer_expires_at", sqlite_where=text("status = 'offered'"),
+              postgresql_where=text("status = 'offered'")),
     )
 
 

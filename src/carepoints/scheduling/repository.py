@@ -20,6 +20,7 @@ from carepoints.scheduling.models import (
     Resource,
     SessionTemplate,
     Slot,
+    WaitlistEntry,
 )
 
 institutions = table(Institution)
@@ -35,10 +36,12 @@ def _pg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def get(conn: Connection, tbl: Any, row_id: str, *, lock: bool = False) -> RowMapping | None:
+def get(conn: Connection, tbl: Any, row_id: str, *, lock: bool = False, share: bool = False) -> RowMapping | None:
+    """A row; PostgreSQL: locked FOR UPDATE with `lock`, FOR SHARE with `share` (many
+    readers at once, but a writer of the row waits for them and they for it)."""
     stmt = select(tbl).where(tbl.c.id == row_id)
-    if lock and _pg(conn):
-        stmt = stmt.with_for_update()
+    if (lock or share) and _pg(conn):
+        stmt = stmt.with_for_update(read=share and not lock)
     return conn.execute(stmt).mappings().first()
 
 
@@ -56,7 +59,7 @@ def claim_next(conn: Connection, session_id: str, appointment_id: str, pools: Se
     rank = case({p: i for i, p in enumerate(pools)}, value=slots.c.pool)
     pick = (select(slots.c.id)
             .where(slots.c.session_id == session_id, slots.c.appointment_id.is_(None),
-                   slots.c.pool.in_(list(pools)), slots.c.starts_at >= not_before)
+                   slots.c.held_for.is_(None), slots.c.pool.in_(list(pools)), slots.c.starts_at >= not_before)
             .order_by(rank, slots.c.seq).limit(1))
     if _pg(conn):
         pick = pick.with_for_update(skip_locked=True)
@@ -71,7 +74,8 @@ def claim_slot(conn: Connection, slot_id: str, session_id: str, appointment_id: 
     """Take this slot if it is free and in one of `pools` (PostgreSQL waits for a concurrent
     claim of the same slot, then finds it taken)."""
     stmt = (update(slots).where(slots.c.id == slot_id, slots.c.session_id == session_id,
-                                slots.c.appointment_id.is_(None), slots.c.pool.in_(list(pools)))
+                                slots.c.appointment_id.is_(None), slots.c.held_for.is_(None),
+                                slots.c.pool.in_(list(pools)))
             .values(appointment_id=appointment_id)
             .returning(slots.c.id, slots.c.seq, slots.c.starts_at, slots.c.ends_at, slots.c.pool))
     return conn.execute(stmt).mappings().first()
@@ -105,7 +109,7 @@ def free_counts(conn: Connection, session_ids: Sequence[str], not_before: dateti
         return out
     rows = conn.execute(select(slots.c.session_id, slots.c.pool, func.count())
                         .where(slots.c.session_id.in_(list(session_ids)), slots.c.appointment_id.is_(None),
-                               slots.c.starts_at >= not_before)
+                               slots.c.held_for.is_(None), slots.c.starts_at >= not_before)
                         .group_by(slots.c.session_id, slots.c.pool))
     for sid, pool, n in rows:
         out[sid][pool] = int(n)
@@ -181,7 +185,7 @@ def sessions_with_reserved(conn: Connection, now: datetime) -> list[tuple[str, l
 
 def free_referral_slots(conn: Connection, session_id: str) -> list[str]:
     return list(conn.execute(select(slots.c.id).where(slots.c.session_id == session_id, slots.c.pool == "referral",
-                                                      slots.c.appointment_id.is_(None))
+                                                      slots.c.appointment_id.is_(None), slots.c.held_for.is_(None))
                              .order_by(slots.c.seq)).scalars())
 
 
@@ -190,3 +194,77 @@ def set_pool(conn: Connection, slot_id: str, pool: str) -> int:
     res = conn.execute(update(slots).where(slots.c.id == slot_id, slots.c.pool == "referral",
                                            slots.c.appointment_id.is_(None)).values(pool=pool))
     return int(res.rowcount)
+
+
+waitlist = table(WaitlistEntry)
+WAITING = ("waiting", "offered")
+
+
+def first_waiting(conn: Connection, session_id: str) -> RowMapping | None:
+    """The longest-waiting entry of the session (PostgreSQL: one no other transaction is
+    serving, SKIP LOCKED, locked for this one)."""
+    stmt = (select(waitlist).where(waitlist.c.session_id == session_id, waitlist.c.status == "waiting")
+            .order_by(waitlist.c.joined_at, waitlist.c.id).limit(1))
+    if _pg(conn):
+        stmt = stmt.with_for_update(skip_locked=True)
+    return conn.execute(stmt).mappings().first()
+
+
+def first_waiting_patient(conn: Connection, session_id: str) -> str | None:
+    return conn.execute(select(waitlist.c.patient_id).where(waitlist.c.session_id == session_id,
+                                                            waitlist.c.status == "waiting")
+                        .order_by(waitlist.c.joined_at, waitlist.c.id).limit(1)).scalar()
+
+
+def position(conn: Connection, entry: RowMapping) -> int:
+    """1 for the first in line."""
+    ahead = conn.execute(select(func.count()).where(
+        waitlist.c.session_id == entry["session_id"], waitlist.c.status.in_(WAITING),
+        (waitlist.c.joined_at < entry["joined_at"])
+        | ((waitlist.c.joined_at == entry["joined_at"]) & (waitlist.c.id < entry["id"])))).scalar()
+    return int(ahead or 0) + 1
+
+
+def set_entry(conn: Connection, entry_id: str, **values: Any) -> None:
+    conn.execute(update(waitlist).where(waitlist.c.id == entry_id).values(**values))
+
+
+def entry_by_key(conn: Connection, patient_id: str, key: str) -> RowMapping | None:
+    return conn.execute(select(waitlist).where(waitlist.c.patient_id == patient_id,
+                                               waitlist.c.idempotency_key == key)).mappings().first()
+
+
+def live_entry(conn: Connection, session_id: str, patient_id: str) -> RowMapping | None:
+    return conn.execute(select(waitlist).where(waitlist.c.session_id == session_id,
+                                               waitlist.c.patient_id == patient_id,
+                                               waitlist.c.status.in_(WAITING))).mappings().first()
+
+
+def live_in_session(conn: Connection, session_id: str, patient_id: str) -> bool:
+    return conn.execute(select(appointments.c.id).where(appointments.c.session_id == session_id,
+                                                        appointments.c.patient_id == patient_id,
+                                                        appointments.c.status.in_(LIVE))).first() is not None
+
+
+def hold(conn: Connection, slot_id: str, entry_id: str | None) -> None:
+    conn.execute(update(slots).where(slots.c.id == slot_id).values(held_for=entry_id))
+
+
+def take_held(conn: Connection, slot_id: str, entry_id: str, appointment_id: str) -> RowMapping | None:
+    """Turn the slot held for this offer into the appointment's."""
+    stmt = (update(slots).where(slots.c.id == slot_id, slots.c.held_for == entry_id,
+                                slots.c.appointment_id.is_(None))
+            .values(appointment_id=appointment_id, held_for=None)
+            .returning(slots.c.id, slots.c.seq, slots.c.starts_at, slots.c.ends_at, slots.c.pool))
+    return conn.execute(stmt).mappings().first()
+
+
+def lapsed_offers(conn: Connection, now: datetime, limit: int) -> list[str]:
+    return list(conn.execute(select(waitlist.c.id).where(waitlist.c.status == "offered",
+                                                         waitlist.c.offer_expires_at <= now)
+                             .order_by(waitlist.c.offer_expires_at, waitlist.c.id).limit(limit)).scalars())
+
+
+def live_entries_of_session(conn: Connection, session_id: str) -> list[RowMapping]:
+    return list(conn.execute(select(waitlist).where(waitlist.c.session_id == session_id,
+                                                    waitlist.c.status.in_(WAITING))).mappings())

@@ -125,6 +125,20 @@ class AppointmentCreate(BaseModel):
         return self
 
 
+class WaitlistJoin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    patient_id: str
+    channel: Pool = "online"
+    referral_id: str | None = Field(default=None, min_length=1, max_length=64)
+    idempotency_key: str = Field(min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _referral(self) -> WaitlistJoin:
+        if self.channel == "referral" and not self.referral_id:
+            raise ValueError("a referral booking needs referral_id")
+        return self
+
+
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: Literal["patient", "hospital"] = "patient"

@@ -20,24 +20,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carepoints.config import get_settings
-from carepoints.events import service as events
 from carepoints.kit.bulk import savepoint
 from carepoints.kit.errors import AppError, ValidationFailedError
 from carepoints.kit.ids import is_id, new_id
 from carepoints.kit.outbox import enqueue_many
-from carepoints.kit.time import as_utc, local_date
+from carepoints.kit.time import local_date
 from carepoints.patients import service as patients
 from carepoints.patients.errors import PatientNotFoundError
+from carepoints.scheduling import booking, waitlist
 from carepoints.scheduling import repository as repo
 from carepoints.scheduling import slots as slotcalc
 from carepoints.scheduling.errors import (
     AppointmentNotFoundError,
+    AttendTooEarlyError,
     CancelTooLateError,
     CheckInClosedError,
     CheckInNotOpenError,
-    ClinicianDayLimitError,
     ClinicianNotFoundError,
-    DailyLimitError,
     DepartmentNotFoundError,
     DuplicateCodeError,
     IdempotencyConflictError,
@@ -68,15 +67,9 @@ from carepoints.scheduling.schemas import (
     TemplateCreate,
 )
 
-SOURCE = "carepoints.scheduling"
-
 
 def _conn(session: Session) -> Connection:
     return session.connection()
-
-
-def _local(value: datetime) -> str:
-    return as_utc(value).astimezone(get_settings().tz).isoformat()
 
 
 def _fen(amount: Decimal) -> int:
@@ -199,9 +192,10 @@ def _session_doc(row: RowMapping, free: dict[str, int]) -> dict[str, Any]:
     return {"id": row["id"], "department": row["department_id"], "department_code": row.get("department_code"),
             "clinician": row["clinician_id"], "clinician_name": row.get("clinician_name"),
             "resource": row["resource_id"], "date": row["day"].isoformat(),
-            "start": _local(row["starts_at"]), "end": _local(row["ends_at"]), "slot_minutes": row["slot_minutes"],
+            "start": booking.local(row["starts_at"]), "end": booking.local(row["ends_at"]),
+            "slot_minutes": row["slot_minutes"],
             "capacity": row["capacity"], "fee_cny": _cny(row["fee_fen"]), "level": row["level"],
-            "release_at": _local(row["release_at"]), "status": row["status"], "free": free}
+            "release_at": booking.local(row["release_at"]), "status": row["status"], "free": free}
 
 
 def read_session(session: Session, session_id: str, now: datetime) -> dict[str, Any]:
@@ -262,27 +256,21 @@ def book(session: Session, data: AppointmentCreate, now: datetime, *,
     if prior is not None:
         if prior["request_hash"] != digest:
             raise IdempotencyConflictError()
-        return _appointment_doc(prior), False
+        return booking.appointment_doc(prior), False
 
-    sess = repo.get(conn, repo.sessions, data.session_id) if is_id(data.session_id) else None
+    # shared: bookings of a session run side by side, but 停诊 (which locks it for update)
+    # waits for them and they for it, so none lands in a session just cancelled
+    sess = repo.get(conn, repo.sessions, data.session_id, share=True) if is_id(data.session_id) else None
     if sess is None:
         raise SessionNotFoundError()
     if sess["status"] != "open":
         raise SessionCancelledError()
     if booked_by == "patient" and sess["release_at"] > now:
-        raise NotOpenError(release_at=_local(sess["release_at"]))
+        raise NotOpenError(release_at=booking.local(sess["release_at"]))
     if sess["ends_at"] <= now:
         raise SessionStartedError()
 
-    live = repo.live_of_patient_day(conn, pid, sess["day"])
-    guard = sess["clinician_id"] if settings.booking_one_per_clinician_day else None
-    if guard is not None and any(r["clinician_guard"] == guard for r in live):
-        raise ClinicianDayLimitError()
-    used = {r["day_rank"] for r in live}
-    free_ranks = [r for r in range(1, settings.booking_max_per_day + 1) if r not in used]
-    if not free_ranks:
-        raise DailyLimitError(limit=settings.booking_max_per_day)
-
+    guard, rank = booking.limits(conn, pid, sess)
     tz = settings.tz
     pools = slotcalc.usable_pools(data.channel, sess["day"], local_date(now, tz),
                                   referral_released=sess["referral_release_at"] <= now)
@@ -297,26 +285,10 @@ def book(session: Session, data: AppointmentCreate, now: datetime, *,
         slot = repo.claim_next(conn, sess["id"], aid, pools, now)
         if slot is None:
             raise SessionFullError()
-
-    row = {"id": aid, "patient_id": pid, "session_id": sess["id"], "slot_id": slot["id"],
-           "clinician_id": sess["clinician_id"], "resource_id": sess["resource_id"], "clinician_guard": guard,
-           "day": sess["day"], "day_rank": free_ranks[0], "seq": slot["seq"], "slot_start": slot["starts_at"],
-           "slot_end": slot["ends_at"], "channel": data.channel, "referral_id": data.referral_id,
-           "booked_by": booked_by, "status": "booked", "idempotency_key": data.idempotency_key,
-           "request_hash": digest, "booked_at": now, "checked_in_at": None, "late": None, "priority": False,
-           "attended_at": None, "cancelled_at": None, "cancelled_by": None, "no_show_at": None,
-           "history": [{"status": "booked", "at": now.isoformat(), "by": booked_by}]}
-    try:
-        with savepoint(conn):
-            repo.add(conn, repo.appointments, row)
-    except IntegrityError as exc:  # the indexes back the checks above: a race they caught
-        raise _limit_error(exc, settings.booking_max_per_day) from exc
-    _emit(session, "appointment.booked", pid, now, now, aid, {
-        "appointment_id": aid, "slot_start": slot["starts_at"].isoformat(), "booked_at": now.isoformat(),
-        "booked_by": booked_by, "department": sess["department_id"],
-        **({"clinician": sess["clinician_id"]} if sess["clinician_id"] else {})})
-    enqueue_many(conn, [("appointment.booked", pid, {"patient_id": pid, "appointment_id": aid})], now)
-    return _appointment_doc(row), True
+    row = booking.record(session, sess, slot, now, id=aid, patient_id=pid, clinician_guard=guard, day_rank=rank,
+                 channel=data.channel, referral_id=data.referral_id, booked_by=booked_by,
+                 idempotency_key=data.idempotency_key, request_hash=digest)
+    return booking.appointment_doc(row), True
 
 
 def _why_not(conn: Connection, slot_id: str, session_id: str, now: datetime) -> AppError:
@@ -330,31 +302,6 @@ def _why_not(conn: Connection, slot_id: str, session_id: str, now: datetime) -> 
     return SlotNotAvailableError()
 
 
-def _limit_error(exc: IntegrityError, limit: int) -> AppError:
-    text = str(exc.orig)
-    if "slot" in text:
-        return SlotTakenError()
-    if "clinician" in text:
-        return ClinicianDayLimitError()
-    if "day_rank" in text:
-        return DailyLimitError(limit=limit)
-    if "idempotency" in text:
-        return IdempotencyConflictError()
-    raise exc
-
-
-def _emit(session: Session, type_: str, patient_id: str, at: datetime, now: datetime, appointment_id: str,
-          attrs: dict[str, Any]) -> dict[str, Any]:
-    """Hand one lifecycle event (that happened at `at`) to the spine, in this transaction."""
-    step = type_.split(".", 1)[1]
-    result = events.ingest(session, [{
-        "type": type_, "patient": {"id": patient_id}, "occurred_at": at.isoformat(), "source": SOURCE,
-        "source_event_id": f"appointment:{appointment_id}:{step}", "attributes": attrs}], now)[0]
-    if isinstance(result, AppError):
-        raise result
-    return result
-
-
 # --- lifecycle ------------------------------------------------------------------------
 
 def _appointment(session: Session, appointment_id: str) -> RowMapping:
@@ -364,26 +311,11 @@ def _appointment(session: Session, appointment_id: str) -> RowMapping:
     return row
 
 
-def _appointment_doc(row: RowMapping | dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "patient_id": row["patient_id"], "session_id": row["session_id"],
-            "slot_id": row["slot_id"], "seq": row["seq"], "start": _local(row["slot_start"]),
-            "end": _local(row["slot_end"]), "status": row["status"], "channel": row["channel"],
-            "booked_by": row["booked_by"], "booked_at": _local(row["booked_at"]),
-            "checked_in_at": _local(row["checked_in_at"]) if row["checked_in_at"] else None,
-            "late": row["late"], "priority": bool(row["priority"]),
-            "cancelled_at": _local(row["cancelled_at"]) if row["cancelled_at"] else None,
-            "cancelled_by": row["cancelled_by"]}
-
-
 def read_appointment(session: Session, appointment_id: str) -> dict[str, Any]:
     row = repo.get(_conn(session), repo.appointments, appointment_id) if is_id(appointment_id) else None
     if row is None:
         raise AppointmentNotFoundError()
-    return _appointment_doc(row)
-
-
-def _step(row: RowMapping, status: str, at: datetime, **extra: Any) -> list[dict[str, Any]]:
-    return [*(row["history"] or []), {"status": status, "at": at.isoformat(), **extra}]
+    return booking.appointment_doc(row)
 
 
 _VERBS = {"cancel": "取消 cancel", "check_in": "签到 check in", "attend": "就诊 attend"}
@@ -396,16 +328,23 @@ def cancel(session: Session, appointment_id: str, data: CancelIn, now: datetime)
     conn = _conn(session)
     row = _appointment(session, appointment_id)
     if row["status"] == "cancelled":
-        return _appointment_doc(row)
+        return booking.appointment_doc(row)
     if row["status"] != "booked" and not (data.by == "hospital" and row["status"] == "checked_in"):
         raise IllegalTransitionError(status=row["status"], action=_VERBS["cancel"])
     hours = get_settings().cancel_cutoff_hours
     if data.by == "patient" and now > row["slot_start"] - timedelta(hours=hours):
         raise CancelTooLateError(hours=hours)
+    sess = repo.get(conn, repo.sessions, row["session_id"])
+    assert sess is not None  # noqa: S101 - a foreign key
+    waiter = repo.first_waiting_patient(conn, sess["id"]) if sess["status"] == "open" else None
+    if waiter is not None:  # two patients' rows: in key order, as everywhere
+        waitlist.lock_people(session, now, {row["patient_id"], waiter})
     _close(conn, row, data.by, now)
-    _emit(session, "appointment.cancelled", row["patient_id"], now, now, row["id"], {
+    booking.emit(session, "appointment.cancelled", row["patient_id"], now, now, row["id"], {
         "appointment_id": row["id"], "slot_start": row["slot_start"].isoformat(), "cancelled_at": now.isoformat(),
         "by": data.by})
+    if waiter is not None:
+        waitlist.pass_on(session, sess, row["slot_id"], now)  # never back to the pool while anyone waits
     topic = "appointment.cancelled_by_hospital" if data.by == "hospital" else "appointment.cancelled"
     enqueue_many(conn, [(topic, row["patient_id"], {"patient_id": row["patient_id"], "appointment_id": row["id"]})],
                  now)
@@ -414,7 +353,7 @@ def cancel(session: Session, appointment_id: str, data: CancelIn, now: datetime)
 
 def _close(conn: Connection, row: RowMapping, by: str, now: datetime) -> None:
     repo.set_appointment(conn, row["id"], status="cancelled", cancelled_at=now, cancelled_by=by,
-                         history=_step(row, "cancelled", now, by=by))
+                         history=booking.step(row, "cancelled", now, by=by))
     repo.free_slot(conn, row["slot_id"], row["id"])
 
 
@@ -426,7 +365,7 @@ def check_in(session: Session, appointment_id: str, data: CheckInIn, now: dateti
     settings = get_settings()
     row = _appointment(session, appointment_id)
     if row["status"] == "checked_in":
-        return _appointment_doc(row)
+        return booking.appointment_doc(row)
     if row["status"] != "booked":
         raise IllegalTransitionError(status=row["status"], action=_VERBS["check_in"])
     sess = repo.get(conn, repo.sessions, row["session_id"])
@@ -441,8 +380,8 @@ def check_in(session: Session, appointment_id: str, data: CheckInIn, now: dateti
     priority = bool(data.priority) or elderly
     late = now > row["slot_start"]
     repo.set_appointment(conn, row["id"], status="checked_in", checked_in_at=now, late=late, priority=priority,
-                         history=_step(row, "checked_in", now, channel=data.channel))
-    _emit(session, "appointment.checked_in", row["patient_id"], now, now, row["id"], {
+                         history=booking.step(row, "checked_in", now, channel=data.channel))
+    booking.emit(session, "appointment.checked_in", row["patient_id"], now, now, row["id"], {
         "appointment_id": row["id"], "slot_start": row["slot_start"].isoformat(), "checked_in_at": now.isoformat()})
     return read_appointment(session, row["id"])
 
@@ -457,16 +396,25 @@ def attend(session: Session, appointment_id: str, at: datetime, now: datetime) -
     conn = _conn(session)
     row = _appointment(session, appointment_id)
     if row["status"] == "attended":
-        return _appointment_doc(row)
+        return booking.appointment_doc(row)
     if row["status"] not in LIVE:
         raise IllegalTransitionError(status=row["status"], action=_VERBS["attend"])
     at = min(at, now)
-    repo.set_appointment(conn, row["id"], status="attended", attended_at=at, history=_step(row, "attended", at))
+    opens = get_settings().check_in_open_minutes
+    if at < row["slot_start"] - timedelta(minutes=opens):
+        raise AttendTooEarlyError(minutes=opens)
+    repo.set_appointment(conn, row["id"], status="attended", attended_at=at, history=booking.step(row, "attended", at))
+    if row["resource_id"] is not None:  # an exam on a resource (CT, MRI, …)
+        resource = repo.get(conn, repo.resources, row["resource_id"])
+        assert resource is not None  # noqa: S101 - a session's resource
+        booking.emit(session, "exam.attended", row["patient_id"], at, now, row["id"], {
+            "exam_id": row["id"], "modality": resource["modality"], "slot_start": row["slot_start"].isoformat()})
+        return read_appointment(session, row["id"])
     attrs: dict[str, Any] = {"appointment_id": row["id"], "slot_start": row["slot_start"].isoformat(),
                              "booked_at": row["booked_at"].isoformat(), "booked_by": row["booked_by"]}
     if row["checked_in_at"] is not None:
         attrs["checked_in_at"] = row["checked_in_at"].isoformat()
-    _emit(session, "appointment.attended", row["patient_id"], at, now, row["id"], attrs)
+    booking.emit(session, "appointment.attended", row["patient_id"], at, now, row["id"], attrs)
     return read_appointment(session, row["id"])
 
 
@@ -521,6 +469,7 @@ def cancel_session(session: Session, session_id: str, data: SessionCancel, now: 
         raise SessionNotFoundError()
     if sess["status"] != "cancelled":
         repo.set_session(conn, session_id, status="cancelled")
+        waitlist.close_session(session, session_id, now)
         for appt_id in repo.live_of_session(conn, session_id):
             cancel(session, appt_id, CancelIn(by="hospital", reason=data.reason), now)
     return read_session(session, session_id, now)
@@ -538,8 +487,8 @@ def sweep_no_shows(session: Session, now: datetime, limit: int = 200) -> int:
         if row["status"] != "booked":
             continue  # changed since it was listed
         repo.set_appointment(conn, row["id"], status="no_show", no_show_at=now,
-                             history=_step(row, "no_show", now))
-        _emit(session, "appointment.no_show", row["patient_id"], row["slot_end"], now, row["id"], {
+                             history=booking.step(row, "no_show", now))
+        booking.emit(session, "appointment.no_show", row["patient_id"], row["slot_end"], now, row["id"], {
             "appointment_id": row["id"], "slot_start": row["slot_start"].isoformat()})
         enqueue_many(conn, [("appointment.no_show", row["patient_id"],
                              {"patient_id": row["patient_id"], "appointment_id": row["id"]})], now)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from carepoints.kit.db import write_tx
-from carepoints.scheduling import service
+from carepoints.scheduling import service, waitlist
 
 GENERATE_DAYS_AHEAD = 14  # sessions exist two weeks ahead; they open at their release time
 
@@ -30,3 +30,13 @@ def sweep_no_shows(now: datetime) -> dict[str, Any]:
 def release_reserved_slots(now: datetime) -> dict[str, Any]:
     with write_tx() as session:
         return {"slots": service.release_reserved_slots(session, now)}
+
+
+def expire_waitlist_offers(now: datetime) -> dict[str, Any]:
+    total = 0
+    while True:
+        with write_tx() as session:
+            n = waitlist.expire_offers(session, now)
+        total += n
+        if n == 0:
+            return {"offers": total}
