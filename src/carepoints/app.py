@@ -16,6 +16,7 @@ from carepoints import __version__
 from carepoints.api import router as api_router
 from carepoints.config import get_settings
 from carepoints.events.endpoints import fast_post_events
+from carepoints.fhir import router as fhir_router
 from carepoints.jobs.scheduler import Scheduler
 from carepoints.kit import migrate
 from carepoints.kit.db import get_engine
@@ -52,6 +53,7 @@ def create_app() -> FastAPI:
                   description="Patient engagement and points programme API (积分制患者管理).")
     install_error_handlers(app)
     app.include_router(api_router)
+    app.include_router(fhir_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

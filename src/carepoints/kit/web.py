@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -52,24 +53,45 @@ _HTTP_CODES = {404: ("resource.not_found", "未找到 / Not found"),
                401: ("auth.unauthenticated", "需要登录 / Authentication required")}
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    async def app_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, AppError)  # noqa: S101
-        return error_response(exc)
+Render = Callable[[dict[str, Any], int, dict[str, str] | None], Response]
+_surfaces: list[tuple[str, Render]] = []
 
-    async def invalid(_request: Request, exc: Exception) -> Response:
+
+def error_surface(prefix: str, render: Render) -> None:
+    """Errors of requests under `prefix` are rendered by `render(body, status, headers)`
+    (body = {"error", "detail", "fields"?}) instead of as JSON: one handler per surface
+    (FHIR answers OperationOutcome)."""
+    if all(p != prefix for p, _ in _surfaces):
+        _surfaces.append((prefix, render))
+
+
+def _render(request: Request, response: JSON) -> Response:
+    path = request.url.path
+    for prefix, render in _surfaces:
+        if path == prefix or path.startswith(prefix + "/"):
+            headers = {k: v for k, v in response.headers.items() if k.lower() == "www-authenticate"} or None
+            return render(orjson.loads(response.body), response.status_code, headers)
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def app_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AppError)  # noqa: S101
+        return _render(request, error_response(exc))
+
+    async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)  # noqa: S101
         fields = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
-        return JSON({"error": "request.invalid", "detail": "请求格式不正确 / The request is malformed",
-                     "fields": fields}, status_code=422)
+        return _render(request, JSON({"error": "request.invalid", "detail": "请求格式不正确 / The request is malformed",
+                                      "fields": fields}, status_code=422))
 
-    async def http_error(_request: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101
         code, detail = _HTTP_CODES.get(exc.status_code, ("request.error", str(exc.detail)))
-        return JSON({"error": code, "detail": detail}, status_code=exc.status_code)
+        return _render(request, JSON({"error": code, "detail": detail}, status_code=exc.status_code))
 
     async def crash(request: Request, exc: Exception) -> Response:
-        return crash_response(exc, request.method, request.url.path)
+        return _render(request, crash_response(exc, request.method, request.url.path))
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, invalid)

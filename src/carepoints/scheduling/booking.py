@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +31,10 @@ SOURCE = "carepoints.scheduling"
 
 def local(value: datetime) -> str:
     return as_utc(value).astimezone(get_settings().tz).isoformat()
+
+
+def tz() -> ZoneInfo:
+    return get_settings().tz
 
 
 def local_day(value: datetime) -> date:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, literal, select, union_all, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from carepoints.kit.db import table
@@ -268,3 +268,33 @@ def lapsed_offers(conn: Connection, now: datetime, limit: int) -> list[str]:
 def live_entries_of_session(conn: Connection, session_id: str) -> list[RowMapping]:
     return list(conn.execute(select(waitlist).where(waitlist.c.session_id == session_id,
                                                     waitlist.c.status.in_(WAITING))).mappings())
+
+
+def actors(conn: Connection, actor_id: str | None = None) -> list[RowMapping]:
+    """Clinicians and resources, each the actor of one FHIR Schedule."""
+    doc = (select(clinicians.c.id, clinicians.c.name, literal("clinician").label("kind"),
+                  departments.c.name_zh.label("department"), literal(None).label("modality"))
+           .join(departments, departments.c.id == clinicians.c.department_id))
+    res = (select(resources.c.id, resources.c.name, literal("resource").label("kind"),
+                  departments.c.name_zh.label("department"), resources.c.modality)
+           .join(departments, departments.c.id == resources.c.department_id))
+    if actor_id is not None:
+        doc, res = doc.where(clinicians.c.id == actor_id), res.where(resources.c.id == actor_id)
+    both = union_all(doc, res).subquery()
+    return list(conn.execute(select(both).order_by(both.c.id)).mappings())
+
+
+def published_slots(conn: Connection, now: datetime, actor_id: str | None,
+                    start: Sequence[tuple[str, datetime]], limit: int) -> list[RowMapping]:
+    """Slots of released sessions, in time order, with their session's owner and status;
+    `start` holds (operator, instant) bounds: lt, le, gt, ge."""
+    owner = func.coalesce(sessions.c.clinician_id, sessions.c.resource_id)
+    stmt = (select(slots, owner.label("actor_id"), sessions.c.status.label("session_status"))
+            .join(sessions, sessions.c.id == slots.c.session_id).where(sessions.c.release_at <= now))
+    if actor_id is not None:
+        stmt = stmt.where(owner == actor_id)
+    ops = {"lt": slots.c.starts_at.__lt__, "le": slots.c.starts_at.__le__, "gt": slots.c.starts_at.__gt__,
+           "ge": slots.c.starts_at.__ge__}
+    for op, at in start:
+        stmt = stmt.where(ops[op](at))
+    return list(conn.execute(stmt.order_by(slots.c.starts_at, slots.c.id).limit(limit)).mappings())
