@@ -108,6 +108,16 @@ def book(body: AppointmentCreate, _p: Principal = Depends(require("appointments:
     return JSON(doc, status_code=201 if created else 200)
 
 
+@router.post("/appointments/follow-up", status_code=201,
+             responses={200: {"description": "the same booking again (replay)"}})
+def book_follow_up(body: AppointmentCreate, principal: Principal = Depends(require("appointments:follow_up"))) -> JSON:
+    """诊间复诊预约: the signed-in clinician books a follow-up for a patient in one of their own
+    sessions, also before it opens to the public; it earns no booking-ahead points."""
+    with write_tx() as session:
+        doc, created = service.book_follow_up(session, body, utc_now(), principal.id)
+    return JSON(doc, status_code=201 if created else 200)
+
+
 @router.get("/appointments/{appointment_id}")
 def get_appointment(appointment_id: str, _p: Principal = Depends(require("appointments:read"))) -> JSON:
     """One appointment."""

@@ -155,3 +155,9 @@ class AttendTooEarlyError(ConflictError):
     code = "scheduling.attend_too_early"
     message = ("就诊时间未到,就诊前{minutes}分钟起才能记录就诊 / "
                "Too early to record the visit: from {minutes} minutes before the slot")
+
+
+class NotOwnSessionError(AppError):
+    code = "scheduling.not_own_session"
+    status_code = 403
+    message = "只能在本人出诊时段内预约复诊 / Follow-ups are booked in your own sessions only"

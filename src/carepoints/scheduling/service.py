@@ -43,6 +43,7 @@ from carepoints.scheduling.errors import (
     IllegalTransitionError,
     InstitutionNotFoundError,
     NotOpenError,
+    NotOwnSessionError,
     PatientInactiveError,
     ResourceNotFoundError,
     SessionCancelledError,
@@ -289,6 +290,21 @@ def book(session: Session, data: AppointmentCreate, now: datetime, *,
                  channel=data.channel, referral_id=data.referral_id, booked_by=booked_by,
                  idempotency_key=data.idempotency_key, request_hash=digest)
     return booking.appointment_doc(row), True
+
+
+def book_follow_up(session: Session, data: AppointmentCreate, now: datetime, staff_user_id: str
+                   ) -> tuple[dict[str, Any], bool]:
+    """诊间复诊预约: a clinician books a follow-up for a patient in one of their own future
+    sessions, ahead of its release (`booked_by: clinician`, which earns no booking-ahead
+    points). Only the clinician the session belongs to may."""
+    conn = _conn(session)
+    sess = repo.get(conn, repo.sessions, data.session_id) if is_id(data.session_id) else None
+    if sess is None:
+        raise SessionNotFoundError()
+    owner = repo.get(conn, repo.clinicians, sess["clinician_id"]) if sess["clinician_id"] else None
+    if owner is None or owner["staff_user_id"] != staff_user_id:
+        raise NotOwnSessionError()
+    return book(session, data, now, booked_by="clinician")
 
 
 def _why_not(conn: Connection, slot_id: str, session_id: str, now: datetime) -> AppError:

@@ -29,7 +29,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Role.nurse: frozenset({"patients:read", "points:read", "events:write", "schedule:read", "appointments:read",
                            "appointments:write"}),
     Role.moderator: frozenset({"patients:read", "events:write"}),
-    Role.clinician: frozenset({"patients:read", "points:read", "schedule:read", "appointments:read"}),
+    Role.clinician: frozenset({"patients:read", "points:read", "schedule:read", "appointments:read",
+                               "appointments:follow_up"}),
     Role.auditor: frozenset({"patients:read", "points:read", "ledger:verify", "audit:read"}),
 }
 
