@@ -16,6 +16,9 @@ from carepoints.rules.models import (
 )
 from carepoints.scheduling.models import (
     Appointment,
+    CheckupBooking,
+    CheckupDay,
+    CheckupPackage,
     Clinician,
     ClinicSession,
     Department,
@@ -35,6 +38,9 @@ __all__ = [
     "ApiKey",
     "Appointment",
     "Checkpoint",
+    "CheckupBooking",
+    "CheckupDay",
+    "CheckupPackage",
     "ClinicSession",
     "Clinician",
     "Consent",

@@ -307,6 +307,27 @@ def test_demo_is_idempotent(cli: Cli) -> None:
     assert cli.query("SELECT count(*) FROM transfers")[0][0] == transfers
 
 
+def test_demo_schedule_and_the_scheduling_jobs(cli: Cli) -> None:
+    cli.run("demo")
+    states = dict(cli.query("SELECT status, count(*) FROM appointments GROUP BY status"))
+    assert {"booked", "checked_in", "attended", "cancelled", "no_show"} <= states.keys()
+    assert cli.query("SELECT count(*) FROM waitlist_entries WHERE status = 'waiting'")[0][0] == 3
+    assert cli.query("SELECT count(*) FROM clinic_sessions WHERE status = 'cancelled'")[0][0] == 1
+    booked = states["booked"]
+
+    def job(name: str, *args: str) -> dict[str, int]:
+        out = cli.run("jobs", "run", name, *args)
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+    assert job("generate-sessions") == {"sessions": 0}  # the demo has no weekly templates
+    assert job("release-reserved-slots")["slots"] >= 0
+    assert job("expire-waitlist-offers") == {"offers": 0}
+    # a month on, every booking never checked in is a no-show; a second sweep finds none
+    assert job("sweep-no-shows", "--now", "2099-01-01T00:00:00+08:00") == {"no_shows": booked}
+    assert job("sweep-no-shows", "--now", "2099-01-01T00:00:00+08:00") == {"no_shows": 0}
+    assert cli.query("SELECT count(*) FROM appointments WHERE status = 'booked'")[0][0] == 0
+
+
 def test_ledger_verify_on_an_unmigrated_database_fails_clearly(tmp_path: Path) -> None:
     out = Cli(tmp_path).run("ledger", "verify", ok=False)
     assert "Traceback" not in out.stderr

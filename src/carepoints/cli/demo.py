@@ -21,14 +21,15 @@ from carepoints.enrolment import service as enrolment
 from carepoints.events import service as events
 from carepoints.kit.db import write_tx
 from carepoints.patients.schemas import PatientCreate
+from carepoints.scheduling import checkups, waitlist
 from carepoints.scheduling import service as scheduling
-from carepoints.scheduling import waitlist
 from carepoints.scheduling.errors import SessionFullError
 from carepoints.scheduling.models import Institution
 from carepoints.scheduling.schemas import (
     AppointmentCreate,
     CancelIn,
     CheckInIn,
+    CheckupPackageCreate,
     ClinicianCreate,
     DepartmentCreate,
     InstitutionCreate,
@@ -138,6 +139,10 @@ def _schedule(pids: list[str], now: datetime) -> int:
                 title="主任医师" if k == 0 else "主治医师"), now)["id"] for k in range(2))
         ct = scheduling.create_resource(session, ResourceCreate(
             department_id=departments[0], code="ct1", modality="ct", name="CT 1号机"), now)["id"]
+        checkups.create_package(session, CheckupPackageCreate(
+            code="elder-basic", name_zh="老年人健康体检套餐", name_en="Senior health checkup",
+            items=["一般检查", "血常规", "尿常规", "肝功能", "血脂", "空腹血糖", "心电图", "腹部B超"],
+            price_cny=Decimal(0), daily_capacity=40), now)
     today = now.astimezone(get_settings().tz).date()
     made: list[dict[str, Any]] = []
     with write_tx() as session:

@@ -10,12 +10,14 @@ from fastapi import APIRouter, Depends, Query
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON
-from carepoints.scheduling import service, waitlist
+from carepoints.scheduling import checkups, service, waitlist
 from carepoints.scheduling.schemas import (
     AppointmentCreate,
     AttendIn,
     CancelIn,
     CheckInIn,
+    CheckupBookingCreate,
+    CheckupPackageCreate,
     ClinicianCreate,
     DepartmentCreate,
     InstitutionCreate,
@@ -180,3 +182,39 @@ def decline_waitlist(entry_id: str, _p: Principal = Depends(require("appointment
     """Leave the waitlist, or turn down an offer (it passes to the next in line)."""
     with write_tx() as session:
         return JSON(waitlist.decline(session, entry_id, utc_now()))
+
+
+@router.post("/checkup-packages", status_code=201)
+def create_checkup_package(body: CheckupPackageCreate, _p: Principal = Depends(require("schedule:write"))) -> JSON:
+    """A checkup package (体检套餐): its items, price and daily capacity."""
+    with write_tx() as session:
+        return JSON(checkups.create_package(session, body, utc_now()), status_code=201)
+
+
+@router.get("/checkup-packages")
+def list_checkup_packages(date: date | None = Query(None), _p: Principal = Depends(require("schedule:read"))) -> JSON:
+    """Active packages with the places left on `date` (default today)."""
+    with read_tx() as session:
+        return JSON({"items": checkups.list_packages(session, date, utc_now())})
+
+
+@router.post("/checkup-bookings", status_code=201, responses={200: {"description": "the same booking again"}})
+def book_checkup(body: CheckupBookingCreate, _p: Principal = Depends(require("appointments:write"))) -> JSON:
+    """Book a package on a day (409 `scheduling.checkup_full` when its places are gone)."""
+    with write_tx() as session:
+        doc, created = checkups.book(session, body, utc_now())
+    return JSON(doc, status_code=201 if created else 200)
+
+
+@router.post("/checkup-bookings/{booking_id}/cancel")
+def cancel_checkup(booking_id: str, _p: Principal = Depends(require("appointments:write"))) -> JSON:
+    """Cancel a checkup booking and give its place back."""
+    with write_tx() as session:
+        return JSON(checkups.cancel(session, booking_id, utc_now()))
+
+
+@router.post("/checkup-bookings/{booking_id}/attend")
+def attend_checkup(booking_id: str, _p: Principal = Depends(require("appointments:write"))) -> JSON:
+    """The checkup was done (on its day)."""
+    with write_tx() as session:
+        return JSON(checkups.attend(session, booking_id, utc_now()))

@@ -161,3 +161,33 @@ class NotOwnSessionError(AppError):
     code = "scheduling.not_own_session"
     status_code = 403
     message = "只能在本人出诊时段内预约复诊 / Follow-ups are booked in your own sessions only"
+
+
+class PackageNotFoundError(NotFoundError):
+    code = "scheduling.package_not_found"
+    message = "未找到该体检套餐 / Checkup package not found"
+
+
+class CheckupBookingNotFoundError(NotFoundError):
+    code = "scheduling.checkup_not_found"
+    message = "未找到该体检预约 / Checkup booking not found"
+
+
+class CheckupFullError(ConflictError):
+    code = "scheduling.checkup_full"
+    message = "该日体检名额已满 / No checkup places left that day"
+
+
+class CheckupDayError(ConflictError):
+    code = "scheduling.checkup_day"
+    message = "体检日期须在今天到{days}天内 / The checkup day must be between today and {days} days ahead"
+
+
+class AlreadyBookedCheckupError(ConflictError):
+    code = "scheduling.checkup_already_booked"
+    message = "当天已预约该体检套餐 / This package is already booked for that day"
+
+
+class CheckupNotTodayError(ConflictError):
+    code = "scheduling.checkup_not_today"
+    message = "体检日期未到,不能记录完成 / The checkup's day has not come yet"

@@ -245,3 +245,57 @@ class Appointment(Base):
         Index("ix_appointments_session", "session_id", "status"),
         Index("ix_appointments_patient", "patient_id", "day"),
     )
+
+
+class CheckupPackage(Base):
+    """A checkup package (体检套餐): its items, price and how many can be done a day."""
+
+    __tablename__ = "checkup_packages"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    items: Mapped[list[str]] = mapped_column(JSON)
+    price_fen: Mapped[int] = mapped_column(Integer)
+    daily_capacity: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("daily_capacity >= 1", name="capacity_positive"),
+        CheckConstraint("price_fen >= 0", name="price_nonneg"),
+    )
+
+
+class CheckupDay(Base):
+    """Bookings taken per package and local day: a guarded counter (never above the
+    capacity it carries), the database's answer to "is there room"."""
+
+    __tablename__ = "checkup_days"
+
+    package_id: Mapped[str] = mapped_column(ForeignKey("checkup_packages.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    booked: Mapped[int] = mapped_column(Integer)
+    capacity: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("booked >= 0 AND booked <= capacity", name="within_capacity"),)
+
+
+class CheckupBooking(Base):
+    __tablename__ = "checkup_bookings"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    package_id: Mapped[str] = mapped_column(ForeignKey("checkup_packages.id"))
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # booked | attended | cancelled
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    booked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("patient_id", "idempotency_key"),
+        Index("uq_checkup_bookings_live", "patient_id", "package_id", "day", unique=True,
+              sqlite_where=text("status = 'booked'"), postgresql_where=text("status = 'booked'")),
+    )

@@ -7,12 +7,17 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, insert, literal, select, union_all, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, RowMapping
 
 from carepoints.kit.db import table
 from carepoints.scheduling.models import (
     LIVE,
     Appointment,
+    CheckupBooking,
+    CheckupDay,
+    CheckupPackage,
     Clinician,
     ClinicSession,
     Department,
@@ -298,3 +303,51 @@ def published_slots(conn: Connection, now: datetime, actor_id: str | None,
     for op, at in start:
         stmt = stmt.where(ops[op](at))
     return list(conn.execute(stmt.order_by(slots.c.starts_at, slots.c.id).limit(limit)).mappings())
+
+
+packages = table(CheckupPackage)
+checkup_days = table(CheckupDay)
+checkup_bookings = table(CheckupBooking)
+
+
+def package_by_code(conn: Connection, code: str) -> RowMapping | None:
+    return conn.execute(select(packages).where(packages.c.code == code)).mappings().first()
+
+
+def take_checkup_room(conn: Connection, package_id: str, day: date, capacity: int) -> bool:
+    """One more booking of the package that day, if the day's capacity allows: one
+    guarded upsert, so concurrent bookings can never overfill it."""
+    ins = (pg_insert(checkup_days) if _pg(conn) else sqlite_insert(checkup_days)).values(
+        package_id=package_id, day=day, booked=1, capacity=capacity)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[checkup_days.c.package_id, checkup_days.c.day],
+        set_={"booked": checkup_days.c.booked + 1},
+        where=checkup_days.c.booked < checkup_days.c.capacity).returning(checkup_days.c.booked)
+    return conn.execute(stmt).first() is not None
+
+
+def give_checkup_room(conn: Connection, package_id: str, day: date) -> None:
+    conn.execute(update(checkup_days).where(checkup_days.c.package_id == package_id, checkup_days.c.day == day,
+                                            checkup_days.c.booked > 0)
+                 .values(booked=checkup_days.c.booked - 1))
+
+
+def checkup_booked(conn: Connection, package_ids: Sequence[str], day: date) -> dict[str, int]:
+    if not package_ids:
+        return {}
+    rows = conn.execute(select(checkup_days.c.package_id, checkup_days.c.booked)
+                        .where(checkup_days.c.package_id.in_(list(package_ids)), checkup_days.c.day == day))
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def active_packages(conn: Connection) -> list[RowMapping]:
+    return list(conn.execute(select(packages).where(packages.c.active.is_(True)).order_by(packages.c.code)).mappings())
+
+
+def checkup_by_key(conn: Connection, patient_id: str, key: str) -> RowMapping | None:
+    return conn.execute(select(checkup_bookings).where(checkup_bookings.c.patient_id == patient_id,
+                                                       checkup_bookings.c.idempotency_key == key)).mappings().first()
+
+
+def set_checkup(conn: Connection, booking_id: str, **values: Any) -> None:
+    conn.execute(update(checkup_bookings).where(checkup_bookings.c.id == booking_id).values(**values))

@@ -6,7 +6,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Code = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
 Pool = Literal["online", "onsite", "referral"]
@@ -157,3 +157,29 @@ class AttendIn(BaseModel):
 
     def at(self, now: datetime) -> datetime:
         return self.attended_at or now
+
+
+class CheckupPackageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Code
+    name_zh: str = Field(min_length=1, max_length=100)
+    name_en: str = Field(default="", max_length=100)
+    items: list[str] = Field(min_length=1, max_length=100)
+    price_cny: Decimal = Field(ge=0, le=1000000, max_digits=10, decimal_places=2)
+    daily_capacity: int = Field(ge=1, le=10000)
+
+    @field_validator("items")
+    @classmethod
+    def _items(cls, value: list[str]) -> list[str]:
+        items = [v.strip() for v in value]
+        if any(not v or len(v) > 100 for v in items):
+            raise ValueError("each item is 1 to 100 characters")
+        return items
+
+
+class CheckupBookingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    patient_id: str
+    package: str = Field(min_length=1, max_length=32)  # the package's code
+    date: date
+    idempotency_key: str = Field(min_length=1, max_length=128)
