@@ -171,6 +171,11 @@ def marks(conn: Connection, n: int) -> str:
     return ", ".join(["?" if conn.dialect.name == "sqlite" else "%s"] * n)
 
 
+def ts_param(conn: Connection, value: datetime) -> Any:
+    """A timestamp as a driver parameter, stored the way UTCDateTime stores it."""
+    return _sqlite_ts(value) if conn.dialect.name == "sqlite" else value
+
+
 def as_datetime(value: Any) -> datetime:
     """A timestamp read through the driver: aware on PostgreSQL, naive-UTC text on SQLite."""
     if isinstance(value, datetime):

@@ -112,7 +112,9 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     else:
-        engine = create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True,
+        # At most 2 × pool_size connections per process: `serve --workers N` keeps N of these
+        # within PostgreSQL's max_connections (default 100) instead of failing under a rush.
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                                json_serializer=_json_dumps, json_deserializer=orjson.loads,
                                hide_parameters=True)  # statement parameters may hold PII: never in errors or logs
     return engine
@@ -229,6 +231,21 @@ def read_tx(engine: Engine | None = None) -> Iterator[Session]:
     finally:
         session.rollback()
         session.close()
+
+
+@contextmanager
+def read_conn(engine: Engine | None = None) -> Iterator[Connection]:
+    """A Core connection for a lean read (a hot path's single query), no ORM session."""
+    with (engine or get_engine()).connect() as conn:
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+def is_sqlite() -> bool:
+    """The process's database is SQLite (the embedded default)."""
+    return get_engine().dialect.name == "sqlite"
 
 
 def is_postgres(session: Session) -> bool:

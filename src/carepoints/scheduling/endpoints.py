@@ -3,14 +3,20 @@ appointments through their lifecycle."""
 
 from __future__ import annotations
 
-from datetime import date
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date, datetime
 
 from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
 
-from carepoints.kit.db import read_tx, write_tx
+from carepoints.kit.db import is_sqlite, read_conn, read_tx, write_tx
+from carepoints.kit.errors import AppError
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON
 from carepoints.scheduling import checkups, service, waitlist
+from carepoints.scheduling.errors import SessionFullError
 from carepoints.scheduling.schemas import (
     AppointmentCreate,
     AttendIn,
@@ -101,13 +107,83 @@ def get_session(session_id: str, _p: Principal = Depends(require("schedule:read"
 
 
 @router.post("/appointments", status_code=201, responses={200: {"description": "the same booking again (replay)"}})
-def book(body: AppointmentCreate, _p: Principal = Depends(require("appointments:write"))) -> JSON:
+async def book(body: AppointmentCreate, _p: Principal = Depends(require("appointments:write"))) -> JSON:
     """Book the next free slot of a session for the channel, or the slot named. 409 with a
     code when the session is full or the patient is over a limit; the same idempotency key
     again answers the same appointment (200)."""
-    with write_tx() as session:
-        doc, created = service.book(session, body, utc_now())
+    async with _rush.admit(body, utc_now) as now:
+        result = await service.booking_writer.run((body, now))
+    if isinstance(result, AppError):
+        raise result
+    doc, created = result
     return JSON(doc, status_code=201 if created else 200)
+
+
+def _claimable(body: AppointmentCreate, now: datetime) -> int | None:
+    with read_conn() as conn:
+        return service.claimable(conn, body, now)
+
+
+class _Rush:
+    """When a session opens, thousands try for a few slots at once. Each request first
+    reads how many slots it could still claim (one indexed query; on SQLite, tens of
+    microseconds without network, run on the event loop): none → 409 at once, without
+    queueing for the write lock. And this process lets no more bookings of a session
+    into the write path than it has claimable slots; the others wait, and each booking
+    that finishes wakes one of them to read again (who passes the news on when the
+    session is full), so the losers of a rush never queue behind the winners' commits.
+    Only admission, in memory and per process: the database still decides."""
+
+    def __init__(self) -> None:
+        self.inflight: dict[str, int] = {}
+        self.waiting: dict[str, int] = {}
+        self.conds: dict[str, asyncio.Condition] = {}
+
+    async def _wake_one(self, sid: str) -> None:
+        cond = self.conds.get(sid)
+        if cond is not None:
+            async with cond:
+                cond.notify(1)
+
+    @asynccontextmanager
+    async def admit(self, body: AppointmentCreate, clock: Callable[[], datetime]) -> AsyncIterator[datetime]:
+        sid = body.session_id
+        while True:
+            now = clock()
+            free = _claimable(body, now) if is_sqlite() else await run_in_threadpool(_claimable, body, now)
+            if free == 0:
+                await self._wake_one(sid)  # the next waiting request learns it too
+                raise SessionFullError()
+            if free is None or self.inflight.get(sid, 0) < free:
+                break
+            cond = self.conds.setdefault(sid, asyncio.Condition())
+            self.waiting[sid] = self.waiting.get(sid, 0) + 1
+            try:
+                async with cond:
+                    # bounded, so that a wake-up lost to a racing finish only costs a re-read
+                    await asyncio.wait_for(cond.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+            finally:
+                self.waiting[sid] -= 1
+                self._tidy(sid)
+        self.inflight[sid] = self.inflight.get(sid, 0) + 1
+        try:
+            yield now
+        finally:
+            self.inflight[sid] -= 1
+            await self._wake_one(sid)
+            self._tidy(sid)
+
+    def _tidy(self, sid: str) -> None:
+        """Forget a session nobody books or waits for any more."""
+        if not self.inflight.get(sid) and not self.waiting.get(sid):
+            self.inflight.pop(sid, None)
+            self.waiting.pop(sid, None)
+            self.conds.pop(sid, None)
+
+
+_rush = _Rush()
 
 
 @router.post("/appointments/follow-up", status_code=201,

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, RowMapping
 
+from carepoints.kit.bulk import as_date, as_datetime, fetch, marks, ts_param
 from carepoints.kit.db import table
 from carepoints.scheduling.models import (
     LIVE,
@@ -351,3 +352,24 @@ def checkup_by_key(conn: Connection, patient_id: str, key: str) -> RowMapping | 
 
 def set_checkup(conn: Connection, booking_id: str, **values: Any) -> None:
     conn.execute(update(checkup_bookings).where(checkup_bookings.c.id == booking_id).values(**values))
+
+
+def precheck(conn: Connection, session_id: str, patient_id: str, key: str, now: datetime
+             ) -> tuple[dict[str, Any], bool, dict[str, int]] | None:
+    """In one driver-level query (a rush's hot path): the session's booking window, whether
+    this patient already used this idempotency key, and its claimable slots per pool."""
+    m = marks(conn, 1)
+    free = ("(SELECT count(*) FROM slots t WHERE t.session_id = s.id AND t.appointment_id IS NULL "  # noqa: S608
+            f"AND t.held_for IS NULL AND t.starts_at >= {m} AND t.pool = '{{}}')")
+    sql = ("SELECT s.status, s.release_at, s.ends_at, s.day, s.referral_release_at, "  # noqa: S608 - fixed text
+           f"EXISTS (SELECT 1 FROM appointments a WHERE a.patient_id = {m} AND a.idempotency_key = {m}), "
+           + ", ".join(free.format(p) for p in ("online", "onsite", "referral"))
+           + f" FROM clinic_sessions s WHERE s.id = {m}")
+    at = ts_param(conn, now)
+    rows = fetch(conn, sql, (patient_id, key, at, at, at, session_id))
+    if not rows:
+        return None
+    r = rows[0]
+    window = {"status": r[0], "release_at": as_datetime(r[1]), "ends_at": as_datetime(r[2]), "day": as_date(r[3]),
+              "referral_release_at": as_datetime(r[4])}
+    return window, bool(r[5]), {"online": int(r[6]), "onsite": int(r[7]), "referral": int(r[8])}

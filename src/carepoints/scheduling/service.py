@@ -10,6 +10,7 @@ partial unique indexes on appointments back every "at most one" rule."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carepoints.config import get_settings
+from carepoints.kit.batching import GroupCommitter
 from carepoints.kit.bulk import savepoint
+from carepoints.kit.db import write_tx
 from carepoints.kit.errors import AppError, ValidationFailedError
 from carepoints.kit.ids import is_id, new_id
 from carepoints.kit.outbox import enqueue_many
@@ -290,6 +293,46 @@ def book(session: Session, data: AppointmentCreate, now: datetime, *,
                  channel=data.channel, referral_id=data.referral_id, booked_by=booked_by,
                  idempotency_key=data.idempotency_key, request_hash=digest)
     return booking.appointment_doc(row), True
+
+
+def _book_group(jobs: Sequence[tuple[AppointmentCreate, datetime]]) -> list[tuple[dict[str, Any], bool] | AppError]:
+    """Concurrent bookings of one process in one transaction (one commit, one fsync), each
+    in its own savepoint so that one refused booking fails alone."""
+    out: list[tuple[dict[str, Any], bool] | AppError] = []
+    with write_tx() as session:
+        conn = _conn(session)
+        for data, now in jobs:
+            try:
+                with savepoint(conn, "cp_booking"):
+                    out.append(book(session, data, now))
+            except AppError as exc:
+                out.append(exc)
+    return out
+
+
+# Every booking request of this process goes through one writer that commits the bookings
+# that arrive together in one transaction (kit.batching): a rush's winners share commits.
+booking_writer: GroupCommitter[tuple[AppointmentCreate, datetime], tuple[dict[str, Any], bool] | AppError] = \
+    GroupCommitter(_book_group, size=lambda _job: 1, max_size=64, name="carepoints-booking-writer")
+
+
+def claimable(conn: Connection, data: AppointmentCreate, now: datetime) -> int | None:
+    """Read-only, before a booking's write transaction: how many slots of the session the
+    channel could claim now (0: surely full), or None when the booking itself must answer
+    (a chosen slot, a replay of a booking made, a session not open). A snapshot: a slot
+    freed a moment later is like having come a moment earlier; the claim in the write
+    transaction still decides every booking that goes on."""
+    if data.slot_id is not None or data.patient_id is None or not is_id(data.session_id):
+        return None
+    found = repo.precheck(conn, data.session_id, data.patient_id, data.idempotency_key, now)
+    if found is None:
+        return None
+    sess, replay, free = found
+    if replay or sess["status"] != "open" or sess["release_at"] > now or sess["ends_at"] <= now:
+        return None
+    pools = slotcalc.usable_pools(data.channel, sess["day"], local_date(now, get_settings().tz),
+                                  referral_released=sess["referral_release_at"] <= now)
+    return sum(free[p] for p in pools)
 
 
 def book_follow_up(session: Session, data: AppointmentCreate, now: datetime, staff_user_id: str
