@@ -132,7 +132,12 @@ class _Rush:
     into the write path than it has claimable slots; the others wait, and each booking
     that finishes wakes one of them to read again (who passes the news on when the
     session is full), so the losers of a rush never queue behind the winners' commits.
-    Only admission, in memory and per process: the database still decides."""
+    Only admission, in memory and per process: the database still decides.
+
+    No wake-up is lost: the event loop runs one coroutine at a time and nothing awaits
+    between a waiter's read and its wait (the condition's lock is never held across an
+    await), so a finish either comes before the read (which then sees it) or after the
+    waiter is waiting."""
 
     def __init__(self) -> None:
         self.inflight: dict[str, int] = {}
@@ -160,10 +165,7 @@ class _Rush:
             self.waiting[sid] = self.waiting.get(sid, 0) + 1
             try:
                 async with cond:
-                    # bounded, so that a wake-up lost to a racing finish only costs a re-read
-                    await asyncio.wait_for(cond.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
+                    await cond.wait()
             finally:
                 self.waiting[sid] -= 1
                 self._tidy(sid)
