@@ -366,22 +366,22 @@ def pg_plain(url: str) -> str:
     return urlunsplit(u._replace(scheme=u.scheme.split("+", 1)[0]))
 
 
-def pg_fresh(admin_url: str) -> str:
-    """Drop and create the bench database; answer the server's URL for it."""
+def pg_fresh(admin_url: str, name: str = PG_BENCH_DB) -> str:
+    """Drop and create the bench database `name`; answer the server's URL for it."""
     import psycopg
 
     with psycopg.connect(pg_plain(admin_url), autocommit=True, connect_timeout=5) as c:
-        c.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
-        c.execute(f"CREATE DATABASE {PG_BENCH_DB}")
-    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{PG_BENCH_DB}"))
+        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        c.execute(f"CREATE DATABASE {name}")
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
 
 
-def pg_drop(admin_url: str) -> None:
+def pg_drop(admin_url: str, name: str = PG_BENCH_DB) -> None:
     import psycopg
 
     with (contextlib.suppress(Exception),
           psycopg.connect(pg_plain(admin_url), autocommit=True, connect_timeout=5) as c):
-        c.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def pg_reachable(admin_url: str) -> str | None:

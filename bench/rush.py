@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import http.client
 import io
 import json
@@ -63,7 +62,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -80,7 +78,8 @@ from ingest import (  # bench/ is on the path (just above); E402 is not selected
     enrol,
     loads,
     percentile,
-    pg_plain,
+    pg_drop,
+    pg_fresh,
     pg_reachable,
     serving,
     short,
@@ -98,27 +97,6 @@ DATABASES = ("sqlite", "postgres")
 # another rush running at the same time on the same PostgreSQL is neither dropped nor
 # dropping this one (both drop theirs WITH (FORCE) when they start and end).
 PG_RUSH_DB = f"cp_rush_{os.getpid()}"
-
-
-def pg_fresh(admin_url: str) -> str:
-    """Drop and create this run's database; answer the server's URL for it."""
-    import psycopg
-
-    with psycopg.connect(pg_plain(admin_url), autocommit=True, connect_timeout=5) as c:
-        c.execute(f"DROP DATABASE IF EXISTS {PG_RUSH_DB} WITH (FORCE)")
-        c.execute(f"CREATE DATABASE {PG_RUSH_DB}")
-    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{PG_RUSH_DB}"))
-
-
-def pg_drop(admin_url: str) -> None:
-    import psycopg
-
-    with (contextlib.suppress(Exception),
-          psycopg.connect(pg_plain(admin_url), autocommit=True, connect_timeout=5) as c):
-        c.execute(f"DROP DATABASE IF EXISTS {PG_RUSH_DB} WITH (FORCE)")
-
-
-# --------------------------------------------------------------------------- set-up
 
 
 def admin_post(conn: Conn, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -480,10 +458,10 @@ def run_postgres(args: argparse.Namespace) -> dict[str, Any]:
            "CAREPOINTS_CHECKPOINT_KEY": secrets.token_urlsafe(32),
            "CAREPOINTS_PII_KEY": secrets.token_urlsafe(32)}
     try:
-        url = pg_fresh(admin)
+        url = pg_fresh(admin, PG_RUSH_DB)
         res = rush_on(f"rush: postgresql x{args.pg_workers}", "postgres", args, args.pg_workers, url, env)
     finally:
-        pg_drop(admin)
+        pg_drop(admin, PG_RUSH_DB)
     return asdict(res) | {"correct": res.correct}
 
 

@@ -1,17 +1,22 @@
-"""Row locks held on PostgreSQL so that concurrency tests' racers really queue behind
-them (visible in pg_stat_activity) and are then let go at once; on SQLite nothing is
-held, since BEGIN IMMEDIATE already serialises the writers."""
+"""The race harness of the concurrency tests: racers in threads with their own
+connections, released together, and on PostgreSQL row locks held so that they really
+queue behind them (visible in pg_stat_activity) before they are let go at once; on
+SQLite nothing is held, since BEGIN IMMEDIATE already serialises the writers."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Table, select, text
 from sqlalchemy.engine import Connection
 
 from carepoints.kit.db import get_engine
 from tests.conftest import Db
+
+Outcome = tuple[str, Any]  # ("ok", value) | ("err", exception)
 
 
 def lock_waiters() -> int:
@@ -58,3 +63,38 @@ class RowLocks:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def race(db: Db, fns: list[Callable[[], Any]], *, lock: tuple[Table, list[str]] | None = None) -> list[Outcome]:
+    """Run every fn in its own thread, all released together (queued behind `lock` on
+    PostgreSQL); return their outcomes in order."""
+    results: list[Outcome] = [("err", RuntimeError("did not run"))] * len(fns)
+    barrier = threading.Barrier(len(fns) + 1)
+
+    def worker(i: int, fn: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results[i] = ("ok", fn())
+        except Exception as exc:  # collected and asserted by the test
+            results[i] = ("err", exc)
+
+    threads = [threading.Thread(target=worker, args=(i, fn), daemon=True) for i, fn in enumerate(fns)]
+    tbl, ids = lock if lock is not None else (None, [])
+    with RowLocks(db, tbl, ids) as held:
+        for t in threads:
+            t.start()
+        barrier.wait()
+        held.wait_for(len(fns))
+        held.release()
+        for t in threads:
+            t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a racer hung"
+    return results
+
+
+def oks(results: list[Outcome]) -> list[Any]:
+    return [v for kind, v in results if kind == "ok"]
+
+
+def errors(results: list[Outcome]) -> list[BaseException]:
+    return [v for kind, v in results if kind == "err"]

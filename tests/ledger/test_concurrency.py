@@ -31,48 +31,20 @@ from carepoints.ledger.models import Account, Hold, Transfer
 from carepoints.ledger.posting import Posted
 from tests.conftest import Db
 from tests.helpers import bp, enrol, event, ingest, ingest_one, points
-from tests.locks import RowLocks
+from tests.locks import Outcome, RowLocks, errors, oks
+from tests.locks import race as race_behind
 
 _acc = Account.__table__
 _tr = Transfer.__table__
 _holds = Hold.__table__
 
-Outcome = tuple[str, Any]  # ("ok", value) | ("err", exception)
 
 
 # --- the race harness ---------------------------------------------------------------
 
 def race(db: Db, fns: list[Callable[[], Any]], *, wallet_id: str | None = None) -> list[Outcome]:
-    """Run every fn in its own thread, all started together; return their outcomes in order."""
-    results: list[Outcome] = [("err", RuntimeError("did not run"))] * len(fns)
-    barrier = threading.Barrier(len(fns) + 1)
-
-    def worker(i: int, fn: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[i] = ("ok", fn())
-        except Exception as exc:  # collected and asserted by the test
-            results[i] = ("err", exc)
-
-    threads = [threading.Thread(target=worker, args=(i, fn), daemon=True) for i, fn in enumerate(fns)]
-    with RowLocks(db, _acc, [wallet_id] if wallet_id else []) as lock:
-        for t in threads:
-            t.start()
-        barrier.wait()
-        lock.wait_for(len(fns))
-        lock.release()
-        for t in threads:
-            t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a racer hung"
-    return results
-
-
-def oks(results: list[Outcome]) -> list[Any]:
-    return [v for kind, v in results if kind == "ok"]
-
-
-def errors(results: list[Outcome]) -> list[BaseException]:
-    return [v for kind, v in results if kind == "err"]
+    """Racers released together, queued behind the wallet's row lock on PostgreSQL."""
+    return race_behind(db, fns, lock=(_acc, [wallet_id]) if wallet_id else None)
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ from carepoints.scheduling import repository as repo
 from carepoints.scheduling.schemas import CheckupBookingCreate, CheckupPackageCreate
 from tests.conftest import Db
 from tests.helpers import balance, enrol
-from tests.scheduling.test_concurrency import _patients, ahead, errors, oks, race
+from tests.locks import errors, oks, race
+from tests.scheduling.test_concurrency import _patients, ahead
 from tests.scheduling.test_service import NOW, local, refused
 
 DAY = date(2026, 6, 20)

@@ -12,7 +12,7 @@ still claiming when the slots run out loses."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 from datetime import time as clock
 from typing import Any
@@ -44,13 +44,12 @@ from carepoints.scheduling.schemas import (
 )
 from tests.conftest import Db
 from tests.helpers import enrol
-from tests.locks import RowLocks
+from tests.locks import Outcome, RowLocks, errors, oks, race
 
 _patients: Table = Patient.__table__  # type: ignore[assignment]
 _appts = repo.appointments
 _slots = repo.slots
 
-Outcome = tuple[str, Any]  # ("ok", value) | ("err", exception)
 Booked = tuple[dict[str, Any], bool]
 
 
@@ -65,41 +64,6 @@ def racing(db: Db, monkeypatch: pytest.MonkeyPatch) -> Iterator[Db]:
     reset_settings()
     yield db
     dispose_engines()
-
-
-def race(db: Db, fns: list[Callable[[], Any]], *, lock: tuple[Table, list[str]] | None = None) -> list[Outcome]:
-    """Run every fn in its own thread, all released together (queued behind `lock` on
-    PostgreSQL); return their outcomes in order."""
-    results: list[Outcome] = [("err", RuntimeError("did not run"))] * len(fns)
-    barrier = threading.Barrier(len(fns) + 1)
-
-    def worker(i: int, fn: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[i] = ("ok", fn())
-        except Exception as exc:  # collected and asserted by the test
-            results[i] = ("err", exc)
-
-    threads = [threading.Thread(target=worker, args=(i, fn), daemon=True) for i, fn in enumerate(fns)]
-    tbl, ids = lock if lock is not None else (None, [])
-    with RowLocks(db, tbl, ids) as held:
-        for t in threads:
-            t.start()
-        barrier.wait()
-        held.wait_for(len(fns))
-        held.release()
-        for t in threads:
-            t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a racer hung"
-    return results
-
-
-def oks(results: list[Outcome]) -> list[Any]:
-    return [v for kind, v in results if kind == "ok"]
-
-
-def errors(results: list[Outcome]) -> list[BaseException]:
-    return [v for kind, v in results if kind == "err"]
 
 
 def assert_all(errs: list[BaseException], kind: type[Exception], code: str) -> None:

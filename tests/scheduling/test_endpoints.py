@@ -469,3 +469,27 @@ def test_an_integration_key_books_but_cannot_set_up_sessions(api: Api) -> None:
         error(api.request(method, path, body_, key="not-a-key"), 401, "auth.unauthenticated")
     assert api.get(f"/appointments/{r.json()['id']}").json()["status"] == "booked"
     assert free(api, sess["id"])["online"] == 3
+
+
+def test_checkup_packages_over_http(api: Api) -> None:
+    r = api.post("/checkup-packages", {"code": "elder", "name_zh": "老年人体检", "items": ["血常规", "心电图"],
+                                       "price_cny": "0", "daily_capacity": 1})
+    assert r.status_code == 201, r.text
+    day = ahead(api, 2).isoformat()
+    listed = api.get(f"/checkup-packages?date={day}").json()["items"]
+    assert [(p["code"], p["remaining"]) for p in listed] == [("elder", 1)]
+    first, second = api.enrol(), api.enrol()
+    booked = api.post("/checkup-bookings", {"patient_id": first, "package": "elder", "date": day,
+                                            "idempotency_key": "c1"})
+    assert booked.status_code == 201, booked.text
+    assert api.post("/checkup-bookings", {"patient_id": first, "package": "elder", "date": day,
+                                          "idempotency_key": "c1"}).status_code == 200
+    error(api.post("/checkup-bookings", {"patient_id": second, "package": "elder", "date": day,
+                                         "idempotency_key": "c2"}), 409, "scheduling.checkup_full")
+    error(api.post(f"/checkup-bookings/{booked.json()['id']}/attend"), 409, "scheduling.checkup_not_today")
+    cancelled = api.post(f"/checkup-bookings/{booked.json()['id']}/cancel")
+    assert cancelled.json()["status"] == "cancelled"
+    assert api.get(f"/checkup-packages?date={day}").json()["items"][0]["remaining"] == 1
+    error(api.post("/checkup-bookings", {"patient_id": second, "package": "nope", "date": day,
+                                         "idempotency_key": "c3"}), 404, "scheduling.package_not_found")
+    error(api.post("/checkup-bookings", {"patient_id": second, "package": "elder"}), 422, "request.invalid")
