@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from carepoints.config import get_settings
 from carepoints.jobs.models import JobRun
-from carepoints.kit.db import table, write_tx
+from carepoints.kit.db import drain, table, write_tx
 from carepoints.kit.ids import new_id
 from carepoints.kit.time import utc_now
 from carepoints.ledger import integrity
@@ -31,13 +31,7 @@ def ledger_expire_points(now: datetime) -> dict[str, Any]:
 
 
 def ledger_expire_holds(now: datetime) -> dict[str, Any]:
-    total = 0
-    while True:
-        with write_tx() as session:
-            n = ledger.expire_holds(session, now)
-        total += n
-        if n == 0:
-            return {"holds": total}
+    return {"holds": drain(lambda session: ledger.expire_holds(session, now))}
 
 
 def ledger_seal_checkpoint(now: datetime) -> dict[str, Any]:

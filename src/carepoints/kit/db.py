@@ -15,7 +15,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, cast
@@ -220,6 +220,18 @@ def write_tx(engine: Engine | None = None) -> Iterator[Session]:
             raise
         finally:
             session.close()
+
+
+def drain(step: Callable[[Session], int], engine: Engine | None = None) -> int:
+    """Run `step` in write transactions of its own bounded size until it does nothing;
+    answers the total it did (jobs that work through a backlog)."""
+    total = 0
+    while True:
+        with write_tx(engine) as session:
+            n = step(session)
+        total += n
+        if n == 0:
+            return total
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from carepoints.kit.db import write_tx
+from carepoints.kit.db import drain, write_tx
 from carepoints.scheduling import service, waitlist
 
 GENERATE_DAYS_AHEAD = 14  # sessions exist two weeks ahead; they open at their release time
@@ -18,13 +18,7 @@ def generate_sessions(now: datetime) -> dict[str, Any]:
 
 
 def sweep_no_shows(now: datetime) -> dict[str, Any]:
-    total = 0
-    while True:
-        with write_tx() as session:
-            n = service.sweep_no_shows(session, now)
-        total += n
-        if n == 0:
-            return {"no_shows": total}
+    return {"no_shows": drain(lambda session: service.sweep_no_shows(session, now))}
 
 
 def release_reserved_slots(now: datetime) -> dict[str, Any]:
@@ -33,10 +27,4 @@ def release_reserved_slots(now: datetime) -> dict[str, Any]:
 
 
 def expire_waitlist_offers(now: datetime) -> dict[str, Any]:
-    total = 0
-    while True:
-        with write_tx() as session:
-            n = waitlist.expire_offers(session, now)
-        total += n
-        if n == 0:
-            return {"offers": total}
+    return {"offers": drain(lambda session: waitlist.expire_offers(session, now))}
