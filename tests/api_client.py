@@ -20,12 +20,11 @@ from fastapi.testclient import TestClient
 from starlette.types import ASGIApp
 
 from carepoints.app import create_asgi
-from carepoints.config import get_settings
-from carepoints.kit.db import read_tx, write_tx
+from carepoints.kit.db import write_tx
 from carepoints.kit.time import utc_now
-from carepoints.ledger import integrity
 from carepoints.security import service as security
 from tests.conftest import Db
+from tests.helpers import assert_ledger_intact
 
 CST = ZoneInfo("Asia/Shanghai")
 PREFIX = "/api/v1"
@@ -147,13 +146,6 @@ class Api:
             cursor = doc["next"]
             if not cursor:
                 return out
-
-
-def assert_ledger_intact() -> None:
-    """Every hash chain, balance, lot and Σ balances = 0 (the auditor's check)."""
-    with read_tx() as session:
-        report = integrity.verify(session, get_settings().checkpoint_key)
-    assert report.ok, report.problem
 
 
 @pytest.fixture

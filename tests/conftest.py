@@ -134,3 +134,14 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
 def now() -> datetime:
     """The test clock: a fixed instant (a Monday, 10:30 in Shanghai)."""
     return datetime(2026, 6, 15, 2, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def racing(db: Db, monkeypatch: pytest.MonkeyPatch) -> Iterator[Db]:
+    """The `db` database with a connection pool large enough for 50 racers, the lock
+    holder and the observer at once (the default PostgreSQL pool allows 30)."""
+    monkeypatch.setenv("CAREPOINTS_DB_POOL_SIZE", "60")
+    dispose_engines()
+    reset_settings()
+    yield db
+    dispose_engines()

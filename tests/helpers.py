@@ -7,10 +7,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
+from carepoints.config import get_settings
 from carepoints.enrolment import service as enrolment
 from carepoints.events import service as events
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import AppError
+from carepoints.ledger import integrity
 from carepoints.patients.schemas import PatientCreate
 
 _seq = itertools.count(1)
@@ -56,3 +60,21 @@ def balance(pid: str, now: datetime) -> int:
 
 def bp(provenance: str = "device", sys_: int = 132, dia: int = 84) -> dict[str, Any]:
     return {"kind": "blood_pressure", "systolic": sys_, "diastolic": dia, "provenance": provenance}
+
+
+def error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The response is an error of `status` and `code`, shaped {"error", "detail", "fields"?}."""
+    assert r.status_code == status, r.text
+    body: dict[str, Any] = r.json()
+    assert body["error"] == code, body
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    assert set(body) <= {"error", "detail", "fields"}
+    return body
+
+
+def assert_ledger_intact() -> None:
+    """Every hash chain, balance, lot and Σ balances = 0 (the auditor's check)."""
+    with read_tx() as session:
+        report = integrity.verify(session, get_settings().checkpoint_key)
+    assert report.ok, report.problem

@@ -19,7 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from carepoints.audit.service import Actor
 from carepoints.config import get_settings
+from carepoints.enrolment import households as household_cases
 from carepoints.events import service as events
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import AppError
@@ -28,6 +30,9 @@ from carepoints.ledger import service as ledger
 from carepoints.ledger.accounts import SYSTEM_IDS
 from carepoints.ledger.errors import HoldClosedError, InsufficientPointsError, NotRefundableError
 from carepoints.ledger.models import Account, Allocation, Hold, HoldLot, Lot, Transfer
+from carepoints.patients import households as membership
+from carepoints.patients.errors import RedeemNotAllowedError
+from carepoints.patients.models import HouseholdMember
 from tests.conftest import Db
 from tests.helpers import bp, enrol, event, ingest, ingest_one
 
@@ -39,6 +44,7 @@ _holds = Hold.__table__
 _hold_lots = HoldLot.__table__
 
 MAX_OPS = 25
+ACTOR = Actor("system", "tests.invariants")
 
 
 # --- operations -------------------------------------------------------------------------
@@ -62,6 +68,11 @@ OPERATION = st.one_of(
     st.tuples(st.just("refund"), pick, st.sampled_from(["spend", "spend", "other"])),
     st.tuples(st.just("revoke"), pick),
     st.tuples(st.just("expire"), st.integers(min_value=0, max_value=800)),
+    # households: found one, join another patient's, leave, spend from the pool
+    st.tuples(st.just("household"), patient),
+    st.tuples(st.just("join"), patient, patient, st.booleans()),
+    st.tuples(st.just("leave"), patient),
+    st.tuples(st.just("pool_spend"), patient, st.integers(min_value=1, max_value=400)),
 )
 
 
@@ -186,6 +197,8 @@ def run(world: World, op: tuple[Any, ...]) -> None:
         with write_tx() as session:
             assert events.revoke(session, now=clock, reason="again", event_id=eid) == first
         note("revoke: reversed entries" if first["reversed"] else "revoke: nothing to reverse")
+    elif name in ("household", "join", "leave", "pool_spend"):
+        run_household(world, op)
     elif name == "expire":
         world.clock = clock = clock + timedelta(days=op[1])
         while True:
@@ -218,6 +231,52 @@ def settle(world: World, index: int, how: str) -> None:
 
 
 # --- the invariants -------------------------------------------------------------------------
+
+def run_household(world: World, op: tuple[Any, ...]) -> None:
+    """Household steps; each does nothing when it does not apply (e.g. joining while a member)."""
+    name, clock, pid = op[0], world.clock, world.who(op[1])
+    with read_tx() as session:
+        mine = membership.membership(session, pid)
+    if name == "household" and mine is None:
+        with write_tx() as session:
+            household_cases.create(session, ACTOR, "家", pid, clock)
+        note("household: founded")
+    elif name == "join" and mine is None:
+        with read_tx() as session:
+            theirs = membership.membership(session, world.who(op[2]))
+        if theirs is not None:
+            with write_tx() as session:
+                household_cases.add_member(session, ACTOR, theirs["household_id"], pid, can_redeem=op[3], now=clock)
+            note("household: joined")
+    elif name == "leave" and mine is not None:
+        hid = mine["household_id"]
+        with write_tx() as session:
+            if mine["role"] == "head" and membership.active_count(session, hid) > 1:
+                other = next(m["patient_id"] for m in membership.read(session, hid)["members"]
+                             if m["patient_id"] != pid)
+                household_cases.transfer_head(session, ACTOR, hid, other, clock)
+            moved = household_cases.leave(session, ACTOR, hid, pid, clock)
+        note("household: left with points" if moved["points"] else "household: left")
+    elif name == "pool_spend" and mine is not None:
+        try:
+            with write_tx() as session:
+                wid = ledger.spending_wallet(session, pid, household=True)
+                world.spends.append(ledger.spend(session, wid, op[2], clock, member=pid).id)
+            note("household: spent")
+        except (InsufficientPointsError, RedeemNotAllowedError):
+            note("household: not spent")
+
+
+def check_pools() -> None:
+    """A patient's own wallet points at their household's wallet exactly while they are a member."""
+    hm, hw = HouseholdMember.__table__, _acc.alias("pool")
+    with read_tx() as session:
+        conn = session.connection()
+        expected = dict(conn.execute(select(hm.c.patient_id, hw.c.id).join(hw, hw.c.household_id == hm.c.household_id)
+                                     .where(hm.c.left_at.is_(None))).all())
+        actual = dict(conn.execute(select(_acc.c.patient_id, _acc.c.pool_id).where(_acc.c.pool_id.is_not(None))).all())
+    assert actual == expected
+
 
 def check_invariants() -> None:
     with read_tx() as session:
@@ -292,6 +351,40 @@ def test_ledger_invariants_hold_after_any_sequence(db: Db, now: datetime, ops: l
     for op in ops:
         run(world, op)
     check_invariants()
+    check_pools()
+    check_replay(world)
+
+
+HOUSEHOLD_OPERATION = st.one_of(
+    st.tuples(st.just("join"), patient, patient, st.booleans()),
+    st.tuples(st.just("leave"), patient),
+    st.tuples(st.just("pool_spend"), patient, st.integers(min_value=1, max_value=400)),
+    st.tuples(st.just("household"), patient),
+    st.tuples(st.just("referral"), patient, days_back),
+    st.tuples(st.just("no_show"), patient, st.integers(min_value=0, max_value=120)),
+    st.tuples(st.just("batch"), patient, days_back),
+    st.tuples(st.just("spend"), patient, st.integers(min_value=1, max_value=400)),
+    st.tuples(st.just("hold"), patient, st.integers(min_value=1, max_value=300),
+              st.sampled_from(["commit", "void", "keep"])),
+    st.tuples(st.just("refund"), pick, st.just("spend")),
+    st.tuples(st.just("revoke"), pick),
+    st.tuples(st.just("expire"), st.integers(min_value=0, max_value=800)),
+)
+
+
+@given(ops=st.lists(HOUSEHOLD_OPERATION, min_size=12, max_size=MAX_OPS))
+def test_ledger_invariants_hold_with_households(db: Db, now: datetime, ops: list[tuple[Any, ...]]) -> None:
+    """The same invariants while patients found, join and leave households and earn,
+    spend, are penalised and have earnings revoked around it (a household of two to start)."""
+    world = World(clock=now)
+    for _ in range(3):
+        world.add_patient()
+    run_household(world, ("household", 0))
+    run_household(world, ("join", 1, 0, True))
+    for op in ops:
+        run(world, op)
+    check_invariants()
+    check_pools()
     check_replay(world)
 
 

@@ -9,6 +9,7 @@ from carepoints.kit import migrate
 from carepoints.kit.db import get_engine, write_tx
 from carepoints.kit.time import utc_now
 from carepoints.ledger import service as ledger
+from carepoints.rewards import service as rewards
 from carepoints.rules import service as rules
 
 
@@ -16,6 +17,8 @@ def seed(engine: Engine | None = None) -> None:
     with write_tx(engine) as session:
         ledger.ensure_system_accounts(session, utc_now())
         rules.ensure_default(session)
+        rewards.sync_catalogue(session, rules.parse_programme(rules.default_programme_text()), utc_now(),
+                               only_missing=True)
 
 
 def prepare(engine: Engine | None = None) -> None:

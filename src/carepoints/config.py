@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # a waitlist assignment this close to the slot needs the patient's confirmation within the offer time
     waitlist_confirm_hours: int = Field(default=24, ge=0, le=24 * 30)
     waitlist_offer_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # a cashier fee offset's hold lives this long unless the HIS commits or voids it
+    fee_offset_hold_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # the HIS should give up on an offset answer after this long and take the full fee
+    fee_offset_timeout_ms: int = Field(default=2000, ge=100, le=60000)
 
     @property
     def is_sqlite(self) -> bool:

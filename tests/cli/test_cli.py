@@ -331,3 +331,21 @@ def test_demo_schedule_and_the_scheduling_jobs(cli: Cli) -> None:
 def test_ledger_verify_on_an_unmigrated_database_fails_clearly(tmp_path: Path) -> None:
     out = Cli(tmp_path).run("ledger", "verify", ok=False)
     assert "Traceback" not in out.stderr
+
+
+def test_jobs_run_recompute_tiers(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = (utc_now() - timedelta(hours=1)).isoformat()
+    with cli.app(monkeypatch) as app:
+        pid = app.enrol()
+        evs = [{"type": "referral.visit", "patient": {"id": pid}, "occurred_at": at, "source": "cli-test",
+                "source_event_id": f"ref-{i}", "attributes": {"referral_id": f"r{i}", "from_institution": "社区"}}
+               for i in range(25)]
+        assert app.client.post("/api/v1/events", json={"events": evs}, headers=app.auth).status_code == 200
+        assert app.client.get(f"/api/v1/patients/{pid}/tier", headers=app.auth).json()["tier"] == "gold"
+    out = cli.run("jobs", "run", "recompute-tiers")
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"patients": 1, "changed": 0}
+    out = cli.run("jobs", "run", "recompute-tiers", "--now", "2099-01-01T00:00:00+08:00")
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"patients": 1, "changed": 1}
+    with cli.app(monkeypatch) as app:
+        doc = app.client.get(f"/api/v1/patients/{pid}/tier", headers=app.auth).json()
+    assert (doc["tier"], doc["history"][0]["reason"]) == ("standard", "recompute")

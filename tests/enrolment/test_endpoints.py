@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.api_client"]
 
-POINTS_KEYS = {"balance", "available", "held", "debt", "tier", "earned_this_year", "suspended_until", "expiring"}
+POINTS_KEYS = {"balance", "available", "held", "debt", "tier", "earned_this_year", "suspended_until", "expiring",
+               "advisor", "household"}
 UNKNOWN = "0190a5f0-0000-7000-8000-000000000000"
 
 
@@ -133,7 +134,8 @@ def test_points_shape(api: Api) -> None:
     view = api.points(pid)
     assert set(view) == POINTS_KEYS
     assert view == {"balance": 100, "available": 100, "held": 0, "debt": 0, "tier": "standard",
-                    "earned_this_year": 100, "suspended_until": None, "expiring": []}
+                    "earned_this_year": 100, "suspended_until": None, "expiring": [], "advisor": None,
+                    "household": None}
 
 
 def test_entries_page_with_limit_and_cursor(api: Api) -> None:

@@ -11,11 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from carepoints.config import get_settings
 from carepoints.events import service as events
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import AppError, ConflictError
-from carepoints.ledger import integrity
 from carepoints.ledger import service as ledger
 from carepoints.ledger.accounts import SYSTEM_IDS, System
 from carepoints.ledger.errors import (
@@ -28,6 +26,7 @@ from carepoints.ledger.errors import (
 from carepoints.ledger.models import Account, Allocation, Hold, Lot, Transfer
 from carepoints.ledger.posting import Posted
 from tests.conftest import Db
+from tests.helpers import assert_ledger_intact as assert_verified
 from tests.helpers import balance, bp, enrol, event, ingest, ingest_one, points
 
 _lots = Lot.__table__
@@ -138,12 +137,6 @@ def referral(pid: str, at: datetime, key: str | None = None) -> dict[str, Any]:
 
 def no_show(pid: str, at: datetime) -> dict[str, Any]:
     return event(pid, "appointment.no_show", at, {"appointment_id": uuid.uuid4().hex, "slot_start": at.isoformat()})
-
-
-def assert_verified() -> None:
-    with read_tx() as session:
-        report = integrity.verify(session, get_settings().checkpoint_key)
-    assert report.ok, report.problem
 
 
 def utc(*args: int) -> datetime:

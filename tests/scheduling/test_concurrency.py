@@ -12,16 +12,14 @@ still claiming when the slots run out loses."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import date, timedelta
 from datetime import time as clock
 from typing import Any
 
-import pytest
 from sqlalchemy import Table, func, select
 
-from carepoints.config import get_settings, reset_settings
-from carepoints.kit.db import dispose_engines, read_tx, write_tx
+from carepoints.config import get_settings
+from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.time import utc_now
 from carepoints.patients.models import Patient
 from carepoints.scheduling import repository as repo
@@ -54,17 +52,6 @@ Booked = tuple[dict[str, Any], bool]
 
 
 # --- the race harness ---------------------------------------------------------------
-
-@pytest.fixture
-def racing(db: Db, monkeypatch: pytest.MonkeyPatch) -> Iterator[Db]:
-    """The `db` database with a connection pool large enough for 50 racers, the lock
-    holder and the observer at once (the default PostgreSQL pool allows 30)."""
-    monkeypatch.setenv("CAREPOINTS_DB_POOL_SIZE", "60")
-    dispose_engines()
-    reset_settings()
-    yield db
-    dispose_engines()
-
 
 def assert_all(errs: list[BaseException], kind: type[Exception], code: str) -> None:
     assert all(type(e) is kind for e in errs), [repr(e) for e in errs if type(e) is not kind]

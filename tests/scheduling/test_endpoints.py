@@ -10,9 +10,8 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import httpx
-
 from carepoints.kit.ids import is_id
+from tests.helpers import error
 
 if TYPE_CHECKING:
     from tests.api_client import Api
@@ -25,17 +24,6 @@ ONLINE_ONLY: dict[str, Any] = {"pattern": ["online"], "referral_share": "0"}
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-def error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is an error of `status` and `code`, shaped {"error", "detail", "fields"?}."""
-    assert r.status_code == status, r.text
-    body: dict[str, Any] = r.json()
-    assert body["error"] == code, body
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    assert set(body) <= {"error", "detail", "fields"}
-    return body
-
 
 def ahead(api: Api, days: int) -> date:
     return (api.now() + timedelta(days=days)).date()

@@ -2,7 +2,8 @@
 schedule: departments, clinicians, a CT scanner, sessions from yesterday to 8
 days ahead (those within the release window open for booking now) and
 bookings in every state (booked, checked in, attended, cancelled by the
-patient, cancelled by 停诊, no-show, waiting).
+patient, cancelled by 停诊, no-show, waiting), and the mall in use: redemptions
+with codes used, unused and refunded, and fee offsets committed, voided and held.
 
 Idempotent: patients carry fixed idempotency keys and events fixed source
 keys, and the schedule is made once, so a second run changes nothing."""
@@ -16,11 +17,16 @@ from typing import Any
 
 from sqlalchemy import select
 
+from carepoints.audit.service import Actor
 from carepoints.config import get_settings
 from carepoints.enrolment import service as enrolment
 from carepoints.events import service as events
 from carepoints.kit.db import write_tx
+from carepoints.kit.errors import AppError
 from carepoints.patients.schemas import PatientCreate
+from carepoints.rewards import offsets
+from carepoints.rewards import service as rewards
+from carepoints.rewards.schemas import FeeOffsetCreate, RedemptionCreate
 from carepoints.scheduling import checkups, waitlist
 from carepoints.scheduling import service as scheduling
 from carepoints.scheduling.errors import SessionFullError
@@ -48,6 +54,7 @@ DEPARTMENT_CODES = {"心内科": ("cardio", "Cardiology"), "内分泌科": ("end
 CLINICIANS = ["王建华", "李淑芬", "张志远", "刘海燕", "陈国强", "杨丽萍", "赵德明", "周文静"]
 PATIENTS = 50
 DAYS = 120
+DEMO_ACTOR = Actor.system("demo")
 
 
 def _patient(i: int, now: datetime) -> PatientCreate:
@@ -116,8 +123,40 @@ def load(now: datetime) -> str:
         created += int(new)
         pids.append(pid)
     sessions = _schedule(pids, now)
+    mall = _mall(pids, now)
     return (f"demo hospital ready: {PATIENTS} patients ({created} new) with {DAYS} days of history; "
-            f"{sessions} new sessions")
+            f"{sessions} new sessions; {mall} redemptions and fee offsets")
+
+
+_DEMO_REWARDS = ("lecture_seat", "priority_exam", "checkup_80", "pharmacy_50", "expert_extra_slot")
+
+
+def _mall(pids: list[str], now: datetime) -> int:
+    """Redemptions (some codes used, one refunded) and cashier fee offsets in every state,
+    each under a fixed idempotency key so that a second load changes nothing."""
+    made = 0
+    for i, pid in enumerate(pids[:15]):
+        reward = _DEMO_REWARDS[i % len(_DEMO_REWARDS)]
+        try:
+            with write_tx() as session:
+                doc, new = rewards.redeem(session, RedemptionCreate(
+                    patient_id=pid, reward=reward, idempotency_key=f"demo-redeem-{i}"), DEMO_ACTOR, now)
+                if new and doc["coupon_code"] and i % 3 == 0:
+                    rewards.verify(session, doc["coupon_code"], DEMO_ACTOR, now)
+                if new and i == 4:
+                    rewards.refund(session, doc["id"], DEMO_ACTOR, now)
+            made += int(new)
+        except AppError:
+            continue  # not enough points for this one
+    for i, pid in enumerate(pids[15:21]):
+        with write_tx() as session:
+            doc, new = offsets.create(session, FeeOffsetCreate(
+                patient_id=pid, fee_cny=Decimal("25.00"), idempotency_key=f"demo-offset-{i}",
+                reference=f"DEMO-{i:04d}"), DEMO_ACTOR, now)
+            if new and doc["status"] == "held" and i % 3 != 2:
+                (offsets.commit if i % 3 == 0 else offsets.void)(session, doc["id"], DEMO_ACTOR, now)
+        made += int(new)
+    return made
 
 
 def _schedule(pids: list[str], now: datetime) -> int:

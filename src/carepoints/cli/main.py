@@ -108,7 +108,8 @@ def staff_create(username: Annotated[str, typer.Option()], role: Annotated[str, 
 
 @program_app.command("load")
 def program_load(file: Path) -> None:
-    """Load a programme file (rules, settings) as a new version."""
+    """Load a programme file (rules, rewards, tiers, settings) as a new version."""
+    from carepoints.rewards import service as rewards
     from carepoints.rules import service
 
     if not file.is_file():
@@ -118,6 +119,7 @@ def program_load(file: Path) -> None:
     try:
         with write_tx() as session:
             version = service.load_file(session, file)
+            rewards.sync_catalogue(session, service.parse_programme(file.read_bytes()), utc_now())
     except AppError as err:
         _fail(err)
     typer.echo(f"programme version {version} loaded")

@@ -6,7 +6,6 @@ from carepoints.enrolment import service
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON
-from carepoints.patients import service as patients
 from carepoints.patients.schemas import PatientCreate
 from carepoints.security.deps import require
 from carepoints.security.service import Principal
@@ -20,20 +19,21 @@ def enrol(body: PatientCreate, principal: Principal = Depends(require("patients:
     The same external id or idempotency key again answers the existing patient (200)."""
     with write_tx() as session:
         pid, created = service.enrol(session, body, utc_now())
-        doc = patients.read(session, pid, reveal_pii=principal.can("pii:read"))
+        doc = service.patient(session, pid, reveal_pii=principal.can("pii:read"))
     return JSON(doc, status_code=201 if created else 200)
 
 
 @router.get("/patients/{patient_id}")
 def get_patient(patient_id: str, principal: Principal = Depends(require("patients:read"))) -> JSON:
-    """A patient; PII masked unless the caller may read it."""
+    """A patient with their health advisor; PII masked unless the caller may read it."""
     with read_tx() as session:
-        return JSON(patients.read(session, patient_id, reveal_pii=principal.can("pii:read")))
+        return JSON(service.patient(session, patient_id, reveal_pii=principal.can("pii:read")))
 
 
 @router.get("/patients/{patient_id}/points")
 def get_points(patient_id: str, _p: Principal = Depends(require("points:read"))) -> JSON:
-    """Balance, available and held points, debt, tier, points earned this year, suspension and expiring lots."""
+    """Balance, available and held points, debt, tier, points earned this year, suspension, expiring
+    lots and the health advisor (专属健康顾问) of a tier that includes one."""
     with read_tx() as session:
         return JSON(service.points(session, patient_id, utc_now()))
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from carepoints.enrolment import households
 from carepoints.events import service as events
 from carepoints.kit.errors import AppError
 from carepoints.ledger import service as ledger
@@ -17,6 +18,7 @@ from carepoints.patients.errors import PatientNotFoundError
 from carepoints.patients.schemas import PatientCreate
 from carepoints.rules import service as rules
 from carepoints.rules import state as rule_state
+from carepoints.tiers import service as tiers
 
 SOURCE = "carepoints.enrolment"
 
@@ -56,7 +58,14 @@ def points(session: Session, patient_id: str, now: datetime) -> dict[str, object
     earned, suspended_until = rule_state.facts(session.connection(), patient_id, year, now)
     tier = patients.tier_of(session, patient_id)
     summary.pop("wallet_id")
-    return {**summary, "tier": tier, "earned_this_year": earned, "suspended_until": suspended_until}
+    return {**summary, "tier": tier, "earned_this_year": earned, "suspended_until": suspended_until,
+            "advisor": tiers.advisor_of(session, patient_id), "household": households.of_patient(session, patient_id)}
+
+
+def patient(session: Session, patient_id: str, *, reveal_pii: bool) -> dict[str, object]:
+    """A patient (API.md `GET /patients/{id}`), with their health advisor when they have one."""
+    return {**patients.read(session, patient_id, reveal_pii=reveal_pii),
+            "advisor": tiers.advisor_of(session, patient_id)}
 
 
 def entries(session: Session, patient_id: str, *, limit: int, cursor: str | None) -> dict[str, object]:

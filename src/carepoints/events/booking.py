@@ -108,7 +108,7 @@ def book(poster: Poster, store: StateStore, programmes: ProgrammeSet, patient_id
     store.record(patient_id, decision)
     awards = [{"rule": a.rule, "points": a.points, "message": a.message} for a in decision.awards]
     if transfers is None:
-        transfers = post_awards(poster, programmes, wallet_id, view, decision)
+        transfers = post_awards(poster, programmes, wallet_id, view, decision, member=patient_id)
     outcome = {"event_id": view.id, "duplicate": False, "awards": awards,
                "notices": [{"code": n.code, "message": n.message} for n in decision.notices],
                "balance": poster.wallet(wallet_id).balance}
@@ -126,7 +126,8 @@ def book(poster: Poster, store: StateStore, programmes: ProgrammeSet, patient_id
 
 
 def post_awards(poster: Poster, programmes: ProgrammeSet, wallet_id: str, view: EventView,
-                 decision: Decision) -> list[str]:
+                 decision: Decision, member: str | None = None) -> list[str]:
+    """`member`: whose the awards are, recorded when `wallet_id` is their household's wallet."""
     prog = programmes.at(view.occurred_at)
     expires = add_months(view.occurred_at.astimezone(prog.tz), prog.settings.expiry_months)
     transfers = []
@@ -134,10 +135,11 @@ def post_awards(poster: Poster, programmes: ProgrammeSet, wallet_id: str, view: 
         if award.points > 0:
             posted = poster.credit(wallet_id, award.points, kind="earn", counterparty=System.issuance,
                                    at=view.occurred_at, expires_at=expires, rule=award.rule,
-                                   version=decision.version, event_id=view.id, message=award.message)
+                                   version=decision.version, event_id=view.id, message=award.message,
+                                   member=member)
         else:
             posted = poster.debit(wallet_id, -award.points, kind="penalty", counterparty=System.penalties,
                                   at=view.occurred_at, allow_debt=True, rule=award.rule, version=decision.version,
-                                  event_id=view.id, message=award.message)
+                                  event_id=view.id, message=award.message, member=member)
         transfers.append(posted.id)
     return transfers

@@ -47,6 +47,7 @@ from carepoints.rules.engine import (
     evaluate,
 )
 from carepoints.rules.state import StateStore, candidate_keys, undo
+from carepoints.tiers import service as tiers
 
 MAX_BATCH = 1000
 log = logging.getLogger("carepoints.events")
@@ -143,8 +144,11 @@ def _ingest(session: Session, raw_items: Sequence[Any], now: datetime,
     if live:
         programmes = rules.programmes(session)
         bulk, in_order = _split(programmes, live)
-        if in_order:
-            _lock_wallets(session, live, now)  # every wallet of the batch, in key order, before any is written
+        if in_order or (not skip_locked and is_postgres(session)):
+            # Every wallet of the batch, in key order, before any is written; on PostgreSQL also before
+            # the patients are read (`_take_free` did so when skipping), so that the tier the rules
+            # judge with and the tiers service starts from is the one whoever held them committed.
+            _lock_wallets(session, live, now)
         if bulk:
             _run_bulk(session, bulk, now, programmes)
         if in_order:
@@ -201,17 +205,27 @@ def _split(programmes: ProgrammeSet, items: list[Item]) -> tuple[list[Item], lis
 
 
 def _run_bulk(session: Session, items: list[Item], now: datetime, programmes: ProgrammeSet) -> None:
+    earners: dict[str, str] = {}
     try:
         with savepoint(session.connection()):
-            _run(session, items, now, programmes)
+            _run(session, items, now, programmes, earners)
     except IntegrityError as exc:
         if not _source_key_clash(exc):
             raise  # any other constraint failing is a bug, not a client's conflict
         # Item by item, holding all the batch's wallets first (primary-key order, as
         # every writer takes them) so that retries cannot deadlock each other.
         _lock_wallets(session, items, now)
+        earners.clear()
         for item in items:
-            _run_alone(session, item, now, lambda s, i, n: _run(s, [i], n, programmes))
+            _run_alone(session, item, now, lambda s, i, n: _run(s, [i], n, programmes, earners))
+    _upgrade_tiers(session, programmes, earners, now)
+
+
+def _upgrade_tiers(session: Session, programmes: ProgrammeSet, earners: dict[str, str], now: datetime) -> None:
+    """Tiers rise at once on earning, in the ingest's transaction (tiers.service): one grouped
+    query for the patients who earned here and are below the top tier, none if nobody did."""
+    if earners:
+        tiers.upgrade_after_earning(session, earners, now, programmes.at(now).settings, known=earners)
 
 
 def _run_alone(session: Session, item: Item, now: datetime,
@@ -257,8 +271,10 @@ class _InFutureError(AppError):
     message = "事件时间不能晚于当前时间 / occurred_at lies in the future"
 
 
-def _run(session: Session, items: list[Item], now: datetime, programmes: ProgrammeSet) -> None:
-    """The bulk path, with the programme versions read once for the transaction."""
+def _run(session: Session, items: list[Item], now: datetime, programmes: ProgrammeSet,
+         earners: dict[str, str] | None = None) -> None:
+    """The bulk path, with the programme versions read once for the transaction. Patients
+    whose items earned points go into `earners` (patient → tier as read), for the tiers."""
     conn = session.connection()
     ids = [i.event.patient.id for i in items if i.event and i.event.patient.id]
     refs = [(i.event.patient.system, i.event.patient.value) for i in items
@@ -306,6 +322,8 @@ def _run(session: Session, items: list[Item], now: datetime, programmes: Program
         item.outcome, item.row = decide(poster, store, programmes, item, now)
         rows.append(item.row)
         messages.extend(item.messages)
+        if earners is not None and any(a["points"] > 0 for a in item.outcome["awards"]):
+            earners[item.patient_id] = found[item.patient_id].tier
     insert_rows(conn, _events, rows)
     poster.flush()
     store.flush(now)
@@ -342,6 +360,7 @@ def _run_in_order(session: Session, items: list[Item], now: datetime, programmes
     found, by_ref = patients.resolve(session, [r.id for r in refs if r.id],
                                      [(r.system or "", r.value or "") for r in refs if r.id is None])
     pending: dict[tuple[str, str], list[Any]] = {}  # (patient, group) -> later rows not yet re-evaluated
+    earners: dict[str, str] = {}  # patients who earned here (tiers)
     last: dict[str, Item] = {}  # per patient, the last item accepted here
     keys: set[tuple[str, str]] = set()
     for item in items:
@@ -363,15 +382,18 @@ def _run_in_order(session: Session, items: list[Item], now: datetime, programmes
         if bucket is not None and not repeat:
             rows = pending[bucket]
             while rows and _row_order(rows[0]) < _time_order(item):
-                _reevaluate(session, programmes, rows.pop(0), now)
-        _run_alone(session, item, now, lambda s, i, n: _run(s, [i], n, programmes))
+                if _reevaluate(session, programmes, rows.pop(0), now):
+                    earners[pid] = found[pid].tier  # type: ignore[index]
+        _run_alone(session, item, now, lambda s, i, n: _run(s, [i], n, programmes, earners))
         if item.outcome is not None or isinstance(item.error, EventConflictError):
             keys.add((ev.source, ev.source_event_id))
         if item.outcome is not None and not item.outcome.get("duplicate"):
             last[item.patient_id] = item
-    for rows in pending.values():
+    for (pid, _group), rows in pending.items():
         for row in rows:
-            _reevaluate(session, programmes, row, now)
+            if _reevaluate(session, programmes, row, now):
+                earners[pid] = found[pid].tier
+    _upgrade_tiers(session, programmes, earners, now)
     # Each answer carries the running balance, as in the bulk path; the patient's last one
     # (and what its replay returns) the balance after every re-evaluation.
     for item in last.values():
@@ -401,9 +423,9 @@ def _later_events(conn: Any, patient_id: str, group: str, ev: EventIn) -> list[A
     return sorted(later, key=_row_order)
 
 
-def _reevaluate(session: Session, programmes: ProgrammeSet, row: Any, now: datetime) -> None:
+def _reevaluate(session: Session, programmes: ProgrammeSet, row: Any, now: datetime) -> bool:
     """Evaluate an accepted event again on the current rule state, as it was first
-    judged (see _run_in_order); post only what changed."""
+    judged (see _run_in_order); post only what changed. True when it posted new earnings."""
     conn = session.connection()
     pid = row["patient_id"]
     old = row["effects"] or {}
@@ -454,6 +476,7 @@ def _reevaluate(session: Session, programmes: ProgrammeSet, row: Any, now: datet
     change = sum(p for _r, p in reversed_) + sum(a["points"] for a in outcome["awards"])
     if not same and change:
         enqueue_many(conn, [points_changed(pid, view.id, change, outcome["balance"])], now)
+    return not same and any(a["points"] > 0 for a in outcome["awards"])
 
 
 def revoke(session: Session, *, now: datetime, reason: str, event_id: str | None = None,
@@ -471,9 +494,8 @@ def revoke(session: Session, *, now: datetime, reason: str, event_id: str | None
     row = conn.execute(stmt).mappings().first()
     if row is None:
         raise EventNotFoundError()
-    wallet_id = ledger.wallet_ids(session, {row["patient_id"]})[row["patient_id"]]
     poster = Poster(session, now)
-    poster.lock([wallet_id])
+    wallet_id = poster.lock_patients({row["patient_id"]})[row["patient_id"]]  # their own first, then a household's
     row = conn.execute(select(_events).where(_events.c.id == row["id"])).mappings().one()  # re-read under lock
     if row["status"] == "revoked":
         return dict((row["effects"] or {}).get("revocation") or {})
@@ -495,3 +517,13 @@ def revoke(session: Session, *, now: datetime, reason: str, event_id: str | None
             "balance": result["balance"]})], now)
     return result
 
+
+
+def attributes_of(session: Session, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Event id → its type, source and attributes (ids and codes only)."""
+    if not event_ids:
+        return {}
+    ev = Event.__table__
+    rows = session.connection().execute(select(ev.c.id, ev.c.type, ev.c.source, ev.c.attributes)
+                                        .where(ev.c.id.in_(list(event_ids))))
+    return {r[0]: {"type": r[1], "source": r[2], **(r[3] or {})} for r in rows}

@@ -18,6 +18,7 @@ from carepoints.kit.time import utc_now
 from carepoints.ledger import integrity
 from carepoints.ledger import service as ledger
 from carepoints.scheduling import tasks as scheduling
+from carepoints.tiers import tasks as tiers
 
 
 def ledger_expire_points(now: datetime) -> dict[str, Any]:
@@ -48,6 +49,7 @@ JOBS: dict[str, Callable[[datetime], dict[str, Any]]] = {
     "sweep-no-shows": scheduling.sweep_no_shows,
     "release-reserved-slots": scheduling.release_reserved_slots,
     "expire-waitlist-offers": scheduling.expire_waitlist_offers,
+    "recompute-tiers": tiers.recompute_tiers,
 }
 
 # Fixed local times (hour, minute) or an interval, never "at start-up".
@@ -59,6 +61,7 @@ SCHEDULE: dict[str, tuple[int, int] | timedelta] = {
     "sweep-no-shows": timedelta(minutes=15),
     "release-reserved-slots": timedelta(minutes=5),
     "expire-waitlist-offers": timedelta(minutes=1),
+    "recompute-tiers": (2, 30),  # after expire-points; the only time a tier goes down
 }
 
 

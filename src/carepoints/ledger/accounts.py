@@ -11,6 +11,7 @@ class System(StrEnum):
     redemptions = "redemptions"
     expiry = "expiry"
     adjustments = "adjustments"
+    households = "households"  # clearing account: a leaving member's share passes through it
 
 
 SYSTEM_IDS: dict[str, str] = {
@@ -19,5 +20,6 @@ SYSTEM_IDS: dict[str, str] = {
     System.redemptions: "00000000-0000-7000-8000-000000000003",
     System.expiry: "00000000-0000-7000-8000-000000000004",
     System.adjustments: "00000000-0000-7000-8000-000000000005",
+    System.households: "00000000-0000-7000-8000-000000000006",
 }
 SYSTEM_BY_ID = {v: k for k, v in SYSTEM_IDS.items()}

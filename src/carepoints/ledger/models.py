@@ -25,6 +25,11 @@ class Account(Base):
     kind: Mapped[str] = mapped_column(String(8))  # wallet | system
     code: Mapped[str | None] = mapped_column(String(32), unique=True)
     patient_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id"), unique=True)
+    # A household's pooled wallet (家庭积分) has no patient; while a patient is a member, their
+    # own wallet points at it (set and cleared under both row locks). Plain columns with a
+    # unique index rather than constraints: SQLite would have to rebuild `accounts` to add those.
+    household_id: Mapped[str | None] = mapped_column(String(36))
+    pool_id: Mapped[str | None] = mapped_column(String(36))
     balance: Mapped[int] = mapped_column(Integer, default=0)
     debt: Mapped[int] = mapped_column(Integer, default=0)
     held: Mapped[int] = mapped_column(Integer, default=0)
@@ -35,6 +40,10 @@ class Account(Base):
     __table_args__ = (
         CheckConstraint("debt >= 0", name="debt_nonneg"),
         CheckConstraint("held >= 0 AND held <= balance + debt", name="held_covered"),
+        Index("uq_accounts_household", "household_id", unique=True,
+              sqlite_where=text("household_id IS NOT NULL"), postgresql_where=text("household_id IS NOT NULL")),
+        Index("ix_accounts_pool", "pool_id",
+              sqlite_where=text("pool_id IS NOT NULL"), postgresql_where=text("pool_id IS NOT NULL")),
     )
 
 
@@ -53,6 +62,7 @@ class Transfer(Base):
     event_id: Mapped[str | None] = mapped_column(String(36))
     reverses_id: Mapped[str | None] = mapped_column(String(36))
     hold_id: Mapped[str | None] = mapped_column(String(36))
+    member_id: Mapped[str | None] = mapped_column(String(36))  # in a household wallet: the member it is for
     message: Mapped[str | None] = mapped_column(String(200))
     balance_after: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -66,6 +76,8 @@ class Transfer(Base):
         CheckConstraint("from_account_id <> to_account_id", name="two_accounts"),
         Index("ix_transfers_reverses", "reverses_id", sqlite_where=text("reverses_id IS NOT NULL"),
               postgresql_where=text("reverses_id IS NOT NULL")),
+        Index("ix_transfers_member", "member_id", "at", sqlite_where=text("member_id IS NOT NULL"),
+              postgresql_where=text("member_id IS NOT NULL")),
     )
 
 
@@ -81,6 +93,8 @@ class Lot(Base):
     held: Mapped[int] = mapped_column(Integer, default=0)
     earned_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    member_id: Mapped[str | None] = mapped_column(String(36))  # in a household wallet: who earned it
+    moved_from: Mapped[str | None] = mapped_column(String(36))  # the pooled lot a leaving member took this from
 
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
@@ -90,6 +104,8 @@ class Lot(Base):
               sqlite_where=text("remaining > 0"), postgresql_where=text("remaining > 0")),
         Index("ix_lots_expiry", "expires_at",
               sqlite_where=text("remaining > 0"), postgresql_where=text("remaining > 0")),
+        Index("ix_lots_moved_from", "moved_from", sqlite_where=text("moved_from IS NOT NULL"),
+              postgresql_where=text("moved_from IS NOT NULL")),
     )
 
 

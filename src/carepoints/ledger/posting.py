@@ -6,14 +6,22 @@ their state in memory while a use case posts any number of transfers, and
 writes everything with a handful of multi-row statements at `flush()`.
 Each wallet write is a compare-and-set on the chain position and held total
 read under the lock, and (wallet, seq) is unique: a lost update is refused
-by the database, never silently applied."""
+by the database, never silently applied.
+
+Households: while a patient is a member, their own wallet row points at the
+household wallet (`pool_id`) and `lock_patients` answers that wallet as the
+one to post to; what is posted there for a member carries the member's id
+(`member`). Wallets are always locked personal wallets first, in primary-key
+order, then household wallets, in primary-key order: holding a member's own
+wallet pins its `pool_id` (joining and leaving change it under that lock)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from carepoints.kit.bulk import fetch, insert_rows, marks, update_rows
@@ -42,6 +50,8 @@ class WalletState:
     head: str
     seq0: int
     held0: int
+    household: bool = False
+    pool: str | None = None  # a member's own wallet: the household wallet their postings go to
 
     @property
     def available(self) -> int:
@@ -57,6 +67,7 @@ class LotState:
     held: int
     expires_at: datetime
     new: bool = False
+    member: str | None = None  # in a household wallet: the member it is attributed to
 
     @property
     def free(self) -> int:
@@ -87,36 +98,48 @@ class Poster:
     # --- locking and loading ------------------------------------------------------
 
     def lock_patients(self, patient_ids: set[str], skip_locked: bool = False) -> dict[str, str]:
-        """Lock and load the wallets of these patients in primary-key order; patient id → wallet id.
-        With `skip_locked` (PostgreSQL) wallets another transaction holds are left out, not waited for."""
+        """Lock and load the wallets these patients' postings go to; patient id → wallet id:
+        their own, or while they are a household member the household wallet (locked after
+        all the personal ones). With `skip_locked` (PostgreSQL) wallets another transaction
+        holds are left out, not waited for, and so are the patients whose postings go there."""
         conn = self.conn
         pids = sorted(patient_ids)
-        sql = ("SELECT id, balance, debt, held, chain_seq, chain_head, patient_id FROM accounts "  # noqa: S608
+        sql = ("SELECT id, balance, debt, held, chain_seq, chain_head, patient_id, pool_id FROM accounts "  # noqa: S608
                f"WHERE patient_id IN ({marks(conn, len(pids))}) ORDER BY id")
         if conn.dialect.name == "postgresql":
             sql += " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
         out: dict[str, str] = {}
-        for wid, bal, debt, held, seq, head, pid in fetch(conn, sql, pids):
+        pooled: dict[str, str] = {}
+        for wid, bal, debt, held, seq, head, pid, pool in fetch(conn, sql, pids):
             if wid not in self.wallets:
-                self.wallets[wid] = WalletState(wid, bal, debt, held, seq, head, seq, held)
-            out[pid] = wid
+                self.wallets[wid] = WalletState(wid, bal, debt, held, seq, head, seq, held, False, pool)
+            if pool is None:
+                out[pid] = wid
+            else:
+                pooled[pid] = pool
+        if pooled:
+            self.lock(set(pooled.values()), skip_locked=skip_locked)
+            out.update((pid, pool) for pid, pool in pooled.items() if pool in self.wallets)
         if len(out) != len(pids) and not skip_locked:
             raise WalletNotFoundError()
         return out
 
-    def lock(self, wallet_ids: set[str] | list[str]) -> None:
-        """Lock and load wallets in primary-key order (PostgreSQL: FOR UPDATE)."""
+    def lock(self, wallet_ids: set[str] | list[str], skip_locked: bool = False) -> None:
+        """Lock and load wallets, personal ones first, each kind in primary-key order
+        (PostgreSQL: FOR UPDATE; with `skip_locked` those another transaction holds are left out)."""
         wanted = sorted(set(wallet_ids) - self.wallets.keys())
         if not wanted:
             return
-        stmt = (select(_acc.c.id, _acc.c.balance, _acc.c.debt, _acc.c.held, _acc.c.chain_seq, _acc.c.chain_head)
-                .where(_acc.c.id.in_(wanted), _acc.c.kind == "wallet").order_by(_acc.c.id))
+        stmt = (select(_acc.c.id, _acc.c.balance, _acc.c.debt, _acc.c.held, _acc.c.chain_seq, _acc.c.chain_head,
+                       _acc.c.household_id, _acc.c.pool_id)
+                .where(_acc.c.id.in_(wanted), _acc.c.kind == "wallet")
+                .order_by(_acc.c.household_id.is_not(None), _acc.c.id))
         if is_postgres(self.session):
-            stmt = stmt.with_for_update()
-        for row in self.conn.execute(stmt):
-            self.wallets[row[0]] = WalletState(row[0], row[1], row[2], row[3], row[4], row[5], row[4], row[3])
+            stmt = stmt.with_for_update(skip_locked=skip_locked)
+        for r in self.conn.execute(stmt):
+            self.wallets[r[0]] = WalletState(r[0], r[1], r[2], r[3], r[4], r[5], r[4], r[3], r[6] is not None, r[7])
         missing = [w for w in wanted if w not in self.wallets]
-        if missing:
+        if missing and not skip_locked:
             raise WalletNotFoundError()
 
     def wallet(self, wallet_id: str) -> WalletState:
@@ -130,12 +153,13 @@ class Poster:
         lots = self._lots.get(wallet_id)
         if lots is None:
             rows = self.conn.execute(
-                select(_lots.c.id, _lots.c.amount, _lots.c.remaining, _lots.c.held, _lots.c.expires_at)
+                select(_lots.c.id, _lots.c.amount, _lots.c.remaining, _lots.c.held, _lots.c.expires_at,
+                       _lots.c.member_id)
                 .where(_lots.c.wallet_id == wallet_id, _lots.c.remaining > 0)
                 .order_by(_lots.c.expires_at, _lots.c.id))
             lots = []
             for r in rows:
-                lot = self._lot_by_id.get(r[0]) or LotState(r[0], wallet_id, r[1], r[2], r[3], r[4])
+                lot = self._lot_by_id.get(r[0]) or LotState(r[0], wallet_id, r[1], r[2], r[3], r[4], member=r[5])
                 self._lot_by_id[lot.id] = lot
                 lots.append(lot)
             # lots created or refilled in this use case are not in the database yet
@@ -151,8 +175,8 @@ class Poster:
         if lot is None:
             r = self.conn.execute(
                 select(_lots.c.id, _lots.c.wallet_id, _lots.c.amount, _lots.c.remaining, _lots.c.held,
-                       _lots.c.expires_at).where(_lots.c.id == lot_id)).one()
-            lot = LotState(r[0], r[1], r[2], r[3], r[4], r[5])
+                       _lots.c.expires_at, _lots.c.member_id).where(_lots.c.id == lot_id)).one()
+            lot = LotState(r[0], r[1], r[2], r[3], r[4], r[5], member=r[6])
             self._lot_by_id[lot_id] = lot
         return lot
 
@@ -160,7 +184,8 @@ class Poster:
 
     def _append(self, w: WalletState, counterparty: System, delta: int, kind: str, at: datetime, *,
                 rule: str | None = None, version: int | None = None, event_id: str | None = None,
-                message: str | None = None, reverses: str | None = None, hold_id: str | None = None) -> Posted:
+                message: str | None = None, reverses: str | None = None, hold_id: str | None = None,
+                member: str | None = None) -> Posted:
         tid = new_id()
         w.balance += delta
         w.seq += 1
@@ -168,13 +193,16 @@ class Poster:
         body = canonical(id=tid, wallet=w.id, counterparty=cp, amount=delta, kind=kind, rule_version=version,
                          event_id=event_id, at=at, created_at=self.now, prev_hash=w.head)
         digest = link(w.head, body)
-        self.transfers.append({
+        row: dict[str, object] = {
             "id": tid, "wallet_id": w.id, "seq": w.seq,
             "from_account_id": cp if delta > 0 else w.id, "to_account_id": w.id if delta > 0 else cp,
             "amount": abs(delta), "kind": kind, "rule_code": rule, "rule_version": version, "event_id": event_id,
             "reverses_id": reverses, "hold_id": hold_id, "message": message, "balance_after": w.balance,
             "at": at, "created_at": self.now, "prev_hash": w.head, "hash": digest,
-        })
+        }
+        if w.household:  # personal wallets' rows leave the household columns out (NULL): no extra cost
+            row["member_id"] = member
+        self.transfers.append(row)
         w.head = digest
         self._dirty_wallets.add(w.id)
         return Posted(tid, delta, w.balance)
@@ -184,24 +212,30 @@ class Poster:
         self._dirty_lots.add(lot.id)
 
     def credit(self, wallet_id: str, amount: int, *, kind: str, counterparty: System, at: datetime,
-               expires_at: datetime, **meta: object) -> Posted:
-        """Points into a wallet: debt is repaid first, the rest becomes a lot."""
+               expires_at: datetime, earned_at: datetime | None = None, moved_from: str | None = None,
+               **meta: object) -> Posted:
+        """Points into a wallet: debt is repaid first, the rest becomes a lot (earned at `at`
+        unless a leaving member's lot keeps its own `earned_at`)."""
         w = self.wallet(wallet_id)
         posted = self._append(w, counterparty, amount, kind, at, **meta)  # type: ignore[arg-type]
         repaid = min(w.debt, amount)
         w.debt -= repaid
-        lot = LotState(posted.id, w.id, amount, amount - repaid, 0, expires_at, new=True)
+        member = meta.get("member") if w.household else None
+        lot = LotState(posted.id, w.id, amount, amount - repaid, 0, expires_at, new=True, member=member)  # type: ignore[arg-type]
         self._lot_by_id[lot.id] = lot
-        self._new_lot(lot, at)
+        self._new_lot(lot, earned_at or at, moved_from)
         if repaid:
             self.allocations.append({"transfer_id": posted.id, "lot_id": lot.id, "amount": repaid})
         return posted
 
-    def _new_lot(self, lot: LotState, earned_at: datetime) -> None:
+    def _new_lot(self, lot: LotState, earned_at: datetime, moved_from: str | None = None) -> None:
         """A lot has the id of the transfer that created it."""
-        self._pending_lots.append({"id": lot.id, "wallet_id": lot.wallet_id,
-                                   "amount": lot.amount, "remaining": lot.remaining, "held": 0,
-                                   "earned_at": earned_at, "expires_at": lot.expires_at})
+        row: dict[str, object] = {"id": lot.id, "wallet_id": lot.wallet_id,
+                                  "amount": lot.amount, "remaining": lot.remaining, "held": 0,
+                                  "earned_at": earned_at, "expires_at": lot.expires_at}
+        if lot.member is not None or moved_from is not None:
+            row.update(member_id=lot.member, moved_from=moved_from)
+        self._pending_lots.append(row)
         if lot.remaining > 0:
             lots = self._lots.get(lot.wallet_id)
             if lots is not None:
@@ -213,11 +247,15 @@ class Poster:
         """Points out of a wallet, consuming unheld lots first-expiring first.
 
         With `allow_debt` (penalties, reversals) what the lots cannot cover
-        becomes debt; otherwise the available balance must cover it."""
+        becomes debt; otherwise the available balance must cover it. In a household
+        wallet a member's penalty or reversal (`member`) takes that member's lots first."""
         w = self.wallet(wallet_id)
         if not allow_debt and amount > w.available:
             raise InsufficientPointsError()
         lots = self.open_lots(wallet_id)
+        member = meta.get("member")
+        if w.household and member is not None and allow_debt:
+            lots = [*(lot for lot in lots if lot.member == member), *(lot for lot in lots if lot.member != member)]
         if first_lot is not None:  # a reversal takes from its own lot first, then first-expiring others
             own = self.lot(first_lot)
             lots = [own, *[lot for lot in lots if lot.id != first_lot]]
@@ -270,7 +308,8 @@ class Poster:
                 self._alloc(posted.id, lot, -back)
                 self._reopen(lot)
         if fresh:
-            lot = LotState(posted.id, w.id, fresh, fresh, 0, expires_at, new=True)
+            member = meta.get("member") if w.household else None
+            lot = LotState(posted.id, w.id, fresh, fresh, 0, expires_at, new=True, member=member)  # type: ignore[arg-type]
             self._lot_by_id[lot.id] = lot
             self._new_lot(lot, at)
         if expired:
@@ -281,6 +320,18 @@ class Poster:
                 self._alloc(posted.id, lot, -part)
                 self._alloc(gone.id, lot, part)
         return posted
+
+    def move_lot(self, lot: LotState, to_wallet: str, amount: int, at: datetime, earned_at: datetime,
+                 member: str) -> Posted:
+        """Part of a household lot to a leaving member's own wallet, through the households
+        clearing account: out of the household wallet against that lot, and in as a new lot
+        that keeps its expiry and earning time and names the lot it came from."""
+        src = self.wallet(lot.wallet_id)
+        out = self._append(src, System.households, -amount, "household_out", at, member=member)
+        lot.remaining -= amount
+        self._alloc(out.id, lot, amount)
+        return self.credit(to_wallet, amount, kind="household_in", counterparty=System.households, at=at,
+                           expires_at=lot.expires_at, earned_at=earned_at, moved_from=lot.id)
 
     def _reopen(self, lot: LotState) -> None:
         lots = self._lots.get(lot.wallet_id)
@@ -350,13 +401,13 @@ class Poster:
 
     def flush(self) -> None:
         conn = self.conn
-        insert_rows(conn, _transfers, self.transfers)
+        _insert_by_shape(conn, _transfers, self.transfers)
         new_ids = set()
         for row in self._pending_lots:  # lots created here are inserted with their final state
             lot = self._lot_by_id[str(row["id"])]
             row["remaining"], row["held"] = lot.remaining, lot.held
             new_ids.add(lot.id)
-        insert_rows(conn, _lots, self._pending_lots)
+        _insert_by_shape(conn, _lots, self._pending_lots)
         update_rows(conn, _lots, [(self._lot_by_id[lid].remaining, self._lot_by_id[lid].held, lid)
                                   for lid in sorted(self._dirty_lots - new_ids)],
                     ("remaining", "held"), ("id",))
@@ -376,3 +427,12 @@ class Poster:
         self._dirty_wallets.clear()
         for lot in self._lot_by_id.values():
             lot.new = False
+
+
+def _insert_by_shape(conn: Connection, tbl: Table, rows: list[dict[str, object]]) -> None:
+    """Rows with and without the household columns, one multi-row insert per shape."""
+    shapes: dict[int, list[dict[str, object]]] = {}
+    for row in rows:
+        shapes.setdefault(len(row), []).append(row)
+    for group in shapes.values():
+        insert_rows(conn, tbl, group)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from carepoints.kit.bulk import fetch, marks, ts_param
 from carepoints.kit.db import table
 from carepoints.kit.ids import is_id, new_id
 from carepoints.ledger.accounts import SYSTEM_IDS, System
@@ -23,6 +24,12 @@ from carepoints.ledger.errors import (
     TransferNotFoundError,
     WalletNotFoundError,
 )
+from carepoints.ledger.households import household_summary as household_summary
+from carepoints.ledger.households import household_wallet as household_wallet
+from carepoints.ledger.households import join_pool as join_pool
+from carepoints.ledger.households import leave_pool as leave_pool
+from carepoints.ledger.households import open_household_wallet as open_household_wallet
+from carepoints.ledger.households import spending_wallet as spending_wallet
 from carepoints.ledger.models import Account, Allocation, Hold, HoldLot, Lot, Transfer
 from carepoints.ledger.posting import Posted, Poster
 
@@ -85,6 +92,42 @@ def summary(session: Session, patient_id: str, now: datetime, notice_days: int) 
             "expiring": [{"points": int(p), "expires_at": at} for at, p in soon if p and p > 0]}
 
 
+def balance_of(session: Session, wallet_id: str) -> int:
+    return int(session.connection().execute(select(_acc.c.balance).where(_acc.c.id == wallet_id)).scalar_one())
+
+
+def holds(session: Session, hold_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Holds by id: status, amount, expiry and the commit's transfer."""
+    ids = [h for h in hold_ids if h]
+    if not ids:
+        return {}
+    rows = session.connection().execute(select(_holds).where(_holds.c.id.in_(ids))).mappings()
+    return {r["id"]: dict(r) for r in rows}
+
+
+def outstanding_points(session: Session) -> int:
+    """Points in wallets not yet spent, expired or owed: the programme's liability."""
+    total = session.connection().execute(select(func.coalesce(func.sum(_acc.c.balance), 0)).where(
+        _acc.c.kind == "wallet", _acc.c.balance > 0)).scalar()
+    return int(total or 0)
+
+
+def spend_origins(session: Session, transfer_ids: Iterable[str]) -> dict[str, list[tuple[int, str | None]]]:
+    """For each spend, the points it took from each lot and the event that earned that lot."""
+    ids = list(transfer_ids)
+    if not ids:
+        return {}
+    earn = _tr.alias("earn")
+    rows = session.connection().execute(
+        select(_alloc.c.transfer_id, _alloc.c.amount, earn.c.event_id)
+        .select_from(_alloc.join(earn, earn.c.id == _alloc.c.lot_id))
+        .where(_alloc.c.transfer_id.in_(ids), _alloc.c.amount > 0))
+    out: dict[str, list[tuple[int, str | None]]] = {}
+    for tid, amount, event_id in rows:
+        out.setdefault(tid, []).append((int(amount), event_id))
+    return out
+
+
 def entries(session: Session, patient_id: str, *, limit: int, before: str | None) -> dict[str, Any]:
     """Newest first, keyed by chain position; `next` is an opaque cursor."""
     conn = session.connection()
@@ -103,24 +146,49 @@ def entries(session: Session, patient_id: str, *, limit: int, before: str | None
     return {"items": items, "next": nxt}
 
 
+def earned_by(session: Session, patient_ids: Iterable[str], since: datetime) -> dict[str, int]:
+    """Points each patient earned from `since` on (by the earning's `at`), in one grouped
+    query: their `earn` transfers less those since reversed (a revoked or re-evaluated
+    earning counts for nothing). Penalties, spending, refunds and expiry do not lower it.
+    Patients without earnings answer 0. The one place that says which earnings are a
+    patient's: those posted to their own wallet, and those posted to a household wallet
+    attributed to them as its member."""
+    ids = sorted(set(patient_ids))
+    if not ids:
+        return {}
+    conn = session.connection()
+    live = "AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.reverses_id = t.id AND r.kind = 'reversal')"
+    sql = ("SELECT pid, SUM(amount) FROM ("  # noqa: S608
+           "SELECT a.patient_id AS pid, t.amount AS amount FROM accounts a JOIN transfers t ON t.wallet_id = a.id "
+           f"WHERE a.patient_id IN ({marks(conn, len(ids))}) AND t.kind = 'earn' AND t.at >= {marks(conn, 1)} {live} "
+           "UNION ALL SELECT t.member_id, t.amount FROM transfers t "
+           f"WHERE t.member_id IN ({marks(conn, len(ids))}) AND t.kind = 'earn' AND t.at >= {marks(conn, 1)} {live}"
+           ") e GROUP BY pid")
+    earned = dict.fromkeys(ids, 0)
+    at = ts_param(conn, since)
+    for pid, total in fetch(conn, sql, (*ids, at, *ids, at)):
+        earned[pid] = int(total or 0)
+    return earned
+
+
 def earned_in(session: Session, patient_id: str, since: datetime) -> int:
-    wid = wallet_of(session, patient_id)
-    earned = session.connection().execute(select(func.coalesce(func.sum(_tr.c.amount), 0)).where(
-        _tr.c.wallet_id == wid, _tr.c.kind == "earn", _tr.c.at >= since)).scalar()
-    return int(earned or 0)
+    wallet_of(session, patient_id)  # an unknown patient has no wallet: WalletNotFoundError
+    return earned_by(session, [patient_id], since)[patient_id]
 
 
 # --- reversals --------------------------------------------------------------------
 
 def reverse_transfers(poster: Poster, event_id: str, transfer_ids: list[str], now: datetime, *,
                       expires_at: datetime) -> list[tuple[str, int]]:
-    """Reverse the earnings and penalties an event posted (each at most once)."""
+    """Reverse the earnings and penalties an event posted (each at most once), in the
+    wallet they were posted to; the part of a pooled earning a leaving member took with
+    them is reversed in the wallet it went to (ledger.households)."""
     conn = poster.conn
     if not transfer_ids:
         return []
     posted = conn.execute(select(_tr.c.id, _tr.c.wallet_id, _tr.c.amount, _tr.c.kind, _tr.c.rule_code,
-                                 _tr.c.rule_version).where(_tr.c.id.in_(transfer_ids),
-                                                           _tr.c.kind.in_(("earn", "penalty")))
+                                 _tr.c.rule_version, _tr.c.member_id)
+                          .where(_tr.c.id.in_(transfer_ids), _tr.c.kind.in_(("earn", "penalty")))
                           .order_by(_tr.c.seq)).all()
     done = {r[0] for r in conn.execute(select(_tr.c.reverses_id).where(
         _tr.c.reverses_id.in_([p.id for p in posted])))} if posted else set()
@@ -129,14 +197,22 @@ def reverse_transfers(poster: Poster, event_id: str, transfer_ids: list[str], no
         if p.id in done:
             continue
         meta = {"rule": p.rule_code, "version": p.rule_version, "event_id": event_id, "reverses": p.id,
-                "message": "撤销" + (p.rule_code or "")}
+                "message": "撤销" + (p.rule_code or ""), "member": p.member_id}
         if p.kind == "earn":
             # What expiry already took from this lot is gone; reversing it again would charge twice.
             amount = p.amount - expired_from(poster, p.id)
-            if amount > 0:
-                poster.debit(p.wallet_id, amount, kind="reversal", counterparty=System.issuance, at=now,
-                             allow_debt=True, first_lot=p.id, **meta)
-                out.append((p.rule_code or "", -amount))
+            parts = [(p.wallet_id, p.id, amount)]
+            if p.member_id is not None:  # a pooled earning: what a leaving member took follows them
+                for lot_id, wallet_id, moved in moved_lots(poster, p.id):
+                    parts[0] = (p.wallet_id, p.id, parts[0][2] - moved)
+                    parts.append((wallet_id, lot_id, moved - expired_from(poster, lot_id)))
+            for wallet_id, lot_id, part in parts:
+                if part > 0:
+                    poster.debit(wallet_id, part, kind="reversal", counterparty=System.issuance, at=now,
+                                 allow_debt=True, first_lot=lot_id, **meta)
+            total = sum(part for _w, _l, part in parts if part > 0)
+            if total > 0:
+                out.append((p.rule_code or "", -total))
         else:
             consumed = consumed_lots(poster, p.id)
             poster.restore(p.wallet_id, p.amount, consumed, kind="reversal", counterparty=System.penalties, at=now,
@@ -151,6 +227,13 @@ def expired_from(poster: Poster, lot_id: str) -> int:
     return int(rows.scalar() or 0)
 
 
+def moved_lots(poster: Poster, lot_id: str) -> list[tuple[str, str, int]]:
+    """The lots leaving members took from this household lot: (lot, wallet, points)."""
+    rows = poster.conn.execute(select(_lots.c.id, _lots.c.wallet_id, _lots.c.amount)
+                               .where(_lots.c.moved_from == lot_id).order_by(_lots.c.id))
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
 def consumed_lots(poster: Poster, transfer_id: str) -> list[tuple[str, int]]:
     rows = poster.conn.execute(select(_alloc.c.lot_id, _alloc.c.amount).where(
         _alloc.c.transfer_id == transfer_id, _alloc.c.amount > 0).order_by(_alloc.c.id))
@@ -160,14 +243,15 @@ def consumed_lots(poster: Poster, transfer_id: str) -> list[tuple[str, int]]:
 # --- spending and holds -------------------------------------------------------------
 
 def spend(session: Session, wallet_id: str, points: int, now: datetime, *, kind: str = "redeem",
-          message: str | None = None, reference: str | None = None) -> Posted:
-    """Spend available points (FIFO over unheld lots); refuses to overdraw."""
+          message: str | None = None, reference: str | None = None, member: str | None = None) -> Posted:
+    """Spend available points (FIFO over unheld lots); refuses to overdraw. From a household
+    wallet `member` names the member who redeemed (recorded on the entry only)."""
     if points <= 0:
         raise InvalidAmountError()
     poster = Poster(session, now)
     poster.lock([wallet_id])
     posted = poster.debit(wallet_id, points, kind=kind, counterparty=System.redemptions, at=now, allow_debt=False,
-                          message=message, event_id=reference)
+                          message=message, event_id=reference, member=member)
     poster.flush()
     return posted
 

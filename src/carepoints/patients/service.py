@@ -115,6 +115,20 @@ def resolve(session: Session, ids: Iterable[str], refs: Iterable[tuple[str, str]
     return found, by_ref
 
 
+def id_for(session: Session, patient_id: str | None, ref_id: str | None = None, system: str | None = None,
+           value: str | None = None) -> str:
+    """The patient a request names: by id, or by an external (system, value) reference."""
+    if patient_id is not None:
+        return patient_id
+    if ref_id is not None:
+        return ref_id
+    _found, by_ref = resolve(session, [], [(system or "", value or "")])
+    pid = by_ref.get((system or "", value or ""))
+    if pid is None:
+        raise PatientNotFoundError()
+    return pid
+
+
 def exists(session: Session, patient_id: str) -> bool:
     if not is_id(patient_id):
         return False

@@ -12,6 +12,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from carepoints.tiers.schemas import (
+    TierBenefit,
+    check_benefits,
+    check_thresholds,
+    default_benefits,
+    default_thresholds,
+)
+
 EVENT_TYPES = (
     "account.registered", "appointment.booked", "appointment.cancelled", "appointment.checked_in",
     "appointment.attended", "appointment.no_show", "exam.attended", "selfservice.used",
@@ -179,8 +187,55 @@ class PointValue(_Model):
 
 
 class Budget(_Model):
-    cny: Decimal | None = None
-    share_of_revenue: Decimal | None = Decimal("0.005")
+    """The programme's annual budget: a CNY amount, or a share of the annual revenue."""
+
+    cny: Decimal | None = Field(default=None, ge=0)
+    share_of_revenue: Decimal | None = Field(default=Decimal("0.005"), ge=0, le=1)
+    annual_revenue_cny: Decimal | None = Field(default=None, ge=0)
+    alerts: tuple[int, ...] = (80, 100)  # percent of the budget that raise an alert
+    hard_stop: bool = False  # refuse redemptions that would pass 100%
+
+    def annual_cny(self) -> Decimal | None:
+        if self.cny is not None:
+            return self.cny
+        if self.share_of_revenue is not None and self.annual_revenue_cny is not None:
+            return (self.share_of_revenue * self.annual_revenue_cny).quantize(Decimal("0.01"))
+        return None
+
+
+RewardKind = Literal["fee_offset", "coupon", "pharmacy_voucher", "privilege", "lecture_seat"]
+LimitPeriod = Literal["day", "week", "month", "year", "ever"]
+
+
+class RewardLimit(_Model):
+    count: int = Field(ge=1)
+    period: LimitPeriod = "ever"
+
+
+class RewardSpec(_Model):
+    """A catalogue item as the programme file states it (积分商城)."""
+
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
+    kind: RewardKind
+    names: Names
+    points: int = Field(ge=1, le=10_000_000)
+    tier_points: dict[str, int] = Field(default_factory=dict)
+    stock: int | None = Field(default=None, ge=0)
+    limit: RewardLimit | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    active: bool = True
+    cost_cny: Decimal = Field(default=Decimal("0"), ge=0, max_digits=12, decimal_places=2)
+    code_valid_days: int = Field(default=30, ge=1, le=3660)
+    details: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _window(self) -> RewardSpec:
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        if any(p < 1 for p in self.tier_points.values()):
+            raise ValueError("tier prices must be positive")
+        return self
 
 
 class Settings(_Model):
@@ -191,8 +246,13 @@ class Settings(_Model):
     max_event_age_days: int = Field(default=1095, ge=1)
     suspension: SuspensionPolicy = SuspensionPolicy()
     off_peak: tuple[OffPeakWindow, ...] = ()
-    tiers: dict[str, int] = Field(default_factory=lambda: {"silver": 2000, "gold": 5000})
+    # tiers: earned points (trailing 12 months) from which each tier applies, and their benefits
+    tiers: dict[str, int] = Field(default_factory=default_thresholds)
+    tier_benefits: dict[str, TierBenefit] = Field(default_factory=default_benefits)
     budget: Budget = Budget()
+
+    _tiers = field_validator("tiers")(check_thresholds)
+    _tier_benefits = field_validator("tier_benefits")(check_benefits)
 
 
 class Programme(_Model):
@@ -200,6 +260,7 @@ class Programme(_Model):
     effective_from: datetime | None = None
     settings: Settings = Settings()
     rules: tuple[Rule, ...]
+    rewards: tuple[RewardSpec, ...] = ()
 
     @model_validator(mode="after")
     def _unique_codes(self) -> Programme:
@@ -207,4 +268,7 @@ class Programme(_Model):
         dupes = {c for c in codes if codes.count(c) > 1}
         if dupes:
             raise ValueError(f"duplicate rule codes: {', '.join(sorted(dupes))}")
+        rewards = [r.code for r in self.rewards]
+        if len(set(rewards)) != len(rewards):
+            raise ValueError("duplicate reward codes")
         return self

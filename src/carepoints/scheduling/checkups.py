@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from carepoints.kit.bulk import savepoint
 from carepoints.kit.ids import is_id, new_id
+from carepoints.kit.money import to_fen
 from carepoints.kit.outbox import enqueue_many
 from carepoints.patients import service as patients
 from carepoints.patients.errors import PatientNotFoundError
@@ -48,7 +49,7 @@ def _package_doc(row: RowMapping | dict[str, Any], booked: int | None = None) ->
 
 def create_package(session: Session, data: CheckupPackageCreate, now: datetime) -> dict[str, Any]:
     row = {"id": new_id(), "code": data.code, "name_zh": data.name_zh, "name_en": data.name_en, "items": data.items,
-           "price_fen": int((data.price_cny * 100).to_integral_value()), "daily_capacity": data.daily_capacity,
+           "price_fen": to_fen(data.price_cny), "daily_capacity": data.daily_capacity,
            "active": True, "created_at": now}
     conn = session.connection()
     try:

@@ -373,3 +373,21 @@ def precheck(conn: Connection, session_id: str, patient_id: str, key: str, now: 
     window = {"status": r[0], "release_at": as_datetime(r[1]), "ends_at": as_datetime(r[2]), "day": as_date(r[3]),
               "referral_release_at": as_datetime(r[4])}
     return window, bool(r[5]), {"online": int(r[6]), "onsite": int(r[7]), "referral": int(r[8])}
+
+
+def institutions_of(conn: Connection, department_ids: Sequence[str], appointment_ids: Sequence[str]
+                    ) -> tuple[dict[str, str], dict[str, str]]:
+    """Which institution each department and each appointment belongs to."""
+    by_dept: dict[str, str] = {}
+    by_appt: dict[str, str] = {}
+    if department_ids:
+        rows = conn.execute(select(departments.c.id, departments.c.institution_id)
+                            .where(departments.c.id.in_(list(department_ids))))
+        by_dept = {r[0]: r[1] for r in rows}
+    if appointment_ids:
+        rows = conn.execute(select(appointments.c.id, departments.c.institution_id)
+                            .select_from(appointments.join(sessions, sessions.c.id == appointments.c.session_id)
+                                         .join(departments, departments.c.id == sessions.c.department_id))
+                            .where(appointments.c.id.in_(list(appointment_ids))))
+        by_appt = {r[0]: r[1] for r in rows}
+    return by_dept, by_appt

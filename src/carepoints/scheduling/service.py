@@ -9,13 +9,11 @@ partial unique indexes on appointments back every "at most one" rule."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,7 +23,8 @@ from carepoints.kit.batching import GroupCommitter
 from carepoints.kit.bulk import savepoint
 from carepoints.kit.db import write_tx
 from carepoints.kit.errors import AppError, ValidationFailedError
-from carepoints.kit.ids import is_id, new_id
+from carepoints.kit.ids import is_id, new_id, request_digest
+from carepoints.kit.money import cny, to_fen
 from carepoints.kit.outbox import enqueue_many
 from carepoints.kit.time import local_date
 from carepoints.patients import service as patients
@@ -74,14 +73,6 @@ from carepoints.scheduling.schemas import (
 
 def _conn(session: Session) -> Connection:
     return session.connection()
-
-
-def _fen(amount: Decimal) -> int:
-    return int((amount * 100).to_integral_value())
-
-
-def _cny(fen: int) -> str:
-    return f"{Decimal(fen) / 100:.2f}"
 
 
 # --- set-up: institutions, departments, clinicians, resources, sessions ---------------
@@ -170,7 +161,7 @@ def create_session(session: Session, data: SessionCreate, now: datetime,
     row = {"id": sid, "department_id": owner["department_id"], "clinician_id": data.clinician_id,
            "resource_id": data.resource_id, "day": data.date, "starts_at": starts_at, "ends_at": ends_at,
            "slot_minutes": data.slot_minutes, "capacity": capacity, "level": data.level,
-           "fee_fen": _fen(data.fee_cny), "release_at": release_at,
+           "fee_fen": to_fen(data.fee_cny), "release_at": release_at,
            "referral_release_at": starts_at - timedelta(hours=hours), "pattern": pattern,
            "referral_share": str(share), "status": "open", "template_id": template_id, "created_at": now}
     repo.add(conn, repo.sessions, row)
@@ -198,7 +189,7 @@ def _session_doc(row: RowMapping, free: dict[str, int]) -> dict[str, Any]:
             "resource": row["resource_id"], "date": row["day"].isoformat(),
             "start": booking.local(row["starts_at"]), "end": booking.local(row["ends_at"]),
             "slot_minutes": row["slot_minutes"],
-            "capacity": row["capacity"], "fee_cny": _cny(row["fee_fen"]), "level": row["level"],
+            "capacity": row["capacity"], "fee_cny": cny(row["fee_fen"]), "level": row["level"],
             "release_at": booking.local(row["release_at"]), "status": row["status"], "free": free}
 
 
@@ -224,22 +215,14 @@ def list_sessions(session: Session, now: datetime, *, day: date | None = None, d
 # --- booking ---------------------------------------------------------------------------
 
 def _request_hash(data: AppointmentCreate) -> str:
-    doc = {"session": data.session_id, "slot": data.slot_id, "channel": data.channel, "referral": data.referral_id}
-    return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return request_digest({"session": data.session_id, "slot": data.slot_id, "channel": data.channel,
+                           "referral": data.referral_id})
 
 
 def _patient_id(session: Session, data: AppointmentCreate) -> str:
-    if data.patient_id is not None:
-        return data.patient_id
     ref = data.patient
-    assert ref is not None  # noqa: S101 - the schema requires one of the two
-    if ref.id is not None:
-        return ref.id
-    _found, by_ref = patients.resolve(session, [], [(ref.system or "", ref.value or "")])
-    pid = by_ref.get((ref.system or "", ref.value or ""))
-    if pid is None:
-        raise PatientNotFoundError()
-    return pid
+    return patients.id_for(session, data.patient_id, ref.id if ref else None, ref.system if ref else None,
+                           ref.value if ref else None)
 
 
 def book(session: Session, data: AppointmentCreate, now: datetime, *,
@@ -489,11 +472,11 @@ def create_template(session: Session, data: TemplateCreate, now: datetime) -> di
     row = {"id": new_id(), "department_id": owner["department_id"], "clinician_id": data.clinician_id,
            "resource_id": data.resource_id, "weekday": data.weekday, "start": data.start.strftime("%H:%M"),
            "end": data.end.strftime("%H:%M"), "slot_minutes": data.slot_minutes, "capacity": data.capacity,
-           "level": data.level, "fee_fen": _fen(data.fee_cny), "pattern": data.pattern,
+           "level": data.level, "fee_fen": to_fen(data.fee_cny), "pattern": data.pattern,
            "referral_share": None if data.referral_share is None else str(data.referral_share), "active": True,
            "created_at": now}
     repo.add(conn, repo.templates, row)
-    return {k: v for k, v in row.items() if k not in ("created_at", "fee_fen")} | {"fee_cny": _cny(row["fee_fen"])}
+    return {k: v for k, v in row.items() if k not in ("created_at", "fee_fen")} | {"fee_cny": cny(row["fee_fen"])}
 
 
 def generate_sessions(session: Session, now: datetime, days_ahead: int) -> int:
@@ -565,3 +548,9 @@ def release_reserved_slots(session: Session, now: datetime) -> int:
         for i, slot_id in enumerate(repo.free_referral_slots(conn, sid)):
             moved += repo.set_pool(conn, slot_id, cycle[i % len(cycle)])
     return moved
+
+
+def institutions_of(session: Session, department_ids: Sequence[str], appointment_ids: Sequence[str]
+                    ) -> tuple[dict[str, str], dict[str, str]]:
+    """Department id → institution id and appointment id → institution id (for settlement)."""
+    return repo.institutions_of(_conn(session), department_ids, appointment_ids)

@@ -19,19 +19,24 @@ API_KEY_ROLES = (Role.integration, Role.admin)
 STAFF_ROLES = (Role.frontdesk, Role.nurse, Role.moderator, Role.clinician, Role.admin, Role.auditor)
 
 INTEGRATION = frozenset({"events:write", "events:revoke", "patients:write", "patients:read", "points:read",
-                         "schedule:read", "appointments:read", "appointments:write"})
+                         "schedule:read", "appointments:read", "appointments:write",
+                         "rewards:read", "redemptions:write", "coupons:verify", "fee_offsets:write",
+                         "households:read", "households:write", "proxies:write"})
 PERMISSIONS: dict[str, frozenset[str]] = {
     Role.integration: INTEGRATION,
     Role.admin: INTEGRATION | {"pii:read", "programme:write", "ledger:verify", "staff:write", "audit:read",
-                               "schedule:write"},
+                               "schedule:write", "tiers:write", "rewards:write", "reports:read"},
     Role.frontdesk: frozenset({"patients:read", "patients:write", "points:read", "events:write", "pii:read",
-                               "schedule:read", "appointments:read", "appointments:write"}),
+                               "schedule:read", "appointments:read", "appointments:write", "tiers:write",
+                               "rewards:read", "redemptions:write", "coupons:verify",
+                               "households:read", "households:write", "proxies:write"}),
     Role.nurse: frozenset({"patients:read", "points:read", "events:write", "schedule:read", "appointments:read",
                            "appointments:write"}),
     Role.moderator: frozenset({"patients:read", "events:write"}),
     Role.clinician: frozenset({"patients:read", "points:read", "schedule:read", "appointments:read",
                                "appointments:follow_up"}),
-    Role.auditor: frozenset({"patients:read", "points:read", "ledger:verify", "audit:read"}),
+    Role.auditor: frozenset({"patients:read", "points:read", "ledger:verify", "audit:read", "reports:read",
+                             "rewards:read", "households:read"}),
 }
 
 

@@ -1,0 +1,76 @@
+"""Request bodies of the rewards API."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from carepoints.rules.programme import Names, RewardLimit, RewardSpec
+from carepoints.scheduling.schemas import PatientRef
+
+Key = Field(min_length=1, max_length=128)
+
+
+class _ForPatient(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    patient_id: str | None = None
+    patient: PatientRef | None = None
+    # a caregiver (another patient) or the service window acting for the patient (代办),
+    # checked against the patient's authorisations and recorded as a proxy action
+    proxy_patient_id: str | None = None
+    service_window: bool = False
+
+    @model_validator(mode="after")
+    def _patient(self) -> _ForPatient:
+        if (self.patient_id is None) == (self.patient is None):
+            raise ValueError("give exactly one of patient_id and patient")
+        if self.proxy_patient_id is not None and self.service_window:
+            raise ValueError("a proxy is a patient or the service window, not both")
+        return self
+
+
+class RedemptionCreate(_ForPatient):
+    reward: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(default=1, ge=1, le=20)
+    idempotency_key: str = Key
+    institution_id: str | None = None
+    # spend from the household's pooled wallet instead of the patient's own
+    household: bool = False
+
+
+class FeeOffsetCreate(_ForPatient):
+    fee_cny: Decimal = Field(ge=0, le=100000, max_digits=9, decimal_places=2)
+    idempotency_key: str = Key
+    institution_id: str | None = None
+    reference: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class VerifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    institution_id: str | None = None
+
+
+class RewardUpdate(BaseModel):
+    """Fields an admin may change on a catalogue item; what is left out stays."""
+
+    model_config = ConfigDict(extra="forbid")
+    names: Names | None = None
+    points: int | None = Field(default=None, ge=1, le=10_000_000)
+    tier_points: dict[str, int] | None = None
+    stock: int | None = Field(default=None, ge=0, le=10_000_000)
+    unlimited_stock: bool = False
+    limit: RewardLimit | None = None
+    no_limit: bool = False
+    valid_from: date | None = None
+    valid_to: date | None = None
+    active: bool | None = None
+    cost_cny: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
+    code_valid_days: int | None = Field(default=None, ge=1, le=3660)
+
+
+class RewardCreate(RewardSpec):
+    """A new catalogue item, as the programme file would state it."""
+
+    institution_id: str | None = None
