@@ -1,6 +1,7 @@
-"""Hypothesis drives random sequences of mall use cases — redemptions, refunds,
-verifications, fee offsets with their commits, voids, expiries and 退号, point
-expiry — on SQLite and PostgreSQL, and after every sequence checks that the
+"""Hypothesis drives random sequences of mall use cases — redemptions (from own
+and pooled household wallets), refunds, verifications, fee offsets with their
+commits, voids, expiries and 退号, earnings into the pool, a member leaving,
+point expiry — on SQLite and PostgreSQL, and after every sequence checks that the
 ledger verifies (its seven invariants) and that the mall's own counters agree
 with its records: stock, per-patient usage and the year's budget."""
 
@@ -15,15 +16,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from carepoints.audit.service import Actor
+from carepoints.enrolment import households
 from carepoints.jobs import registry
-from carepoints.kit.db import read_tx
+from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import AppError
 from carepoints.rewards import repository as repo
 from tests.conftest import Db
-from tests.helpers import assert_ledger_intact
+from tests.helpers import assert_ledger_intact, event, ingest_one
 from tests.rewards.kit import add_reward, offset, patient_with, redeem, refund, settle, verify
 
 MAX_OPS = 20
+ACTOR = Actor("system", "tests.rewards")
 who = st.integers(min_value=0, max_value=3)
 pick = st.integers(min_value=0, max_value=1000)
 OPERATION = st.one_of(
@@ -33,6 +37,9 @@ OPERATION = st.one_of(
     st.tuples(st.just("offset"), who, st.integers(min_value=0, max_value=8000)),
     st.tuples(st.just("settle"), pick, st.sampled_from(["commit", "void", "refund"])),
     st.tuples(st.just("wait"), st.integers(min_value=1, max_value=60 * 24 * 40)),
+    st.tuples(st.just("pool"), who, st.integers(min_value=0, max_value=2), st.integers(min_value=1, max_value=2)),
+    st.tuples(st.just("earn"), who),
+    st.tuples(st.just("leave"), who),
 )
 
 
@@ -70,6 +77,9 @@ def test_the_mall_keeps_its_books(db: Db, now: datetime, ops: list[tuple[Any, ..
              add_reward(clock, points=150, cost_cny="12.50", code_valid_days=10)["code"]]
     redemptions: list[dict[str, Any]] = []
     fee_offsets: list[str] = []
+    with write_tx() as session:  # patients 0 (head) and 1 share a pooled wallet; 1 may redeem from it
+        hid = households.create(session, ACTOR, "测试家庭", pids[0], clock)["id"]
+        households.add_member(session, ACTOR, hid, pids[1], can_redeem=True, now=clock)
     for op in ops:
         try:
             if op[0] == "redeem":
@@ -84,6 +94,14 @@ def test_the_mall_keeps_its_books(db: Db, now: datetime, ops: list[tuple[Any, ..
                 fee_offsets.append(offset(pids[op[1]], f"{op[2] / 100:.2f}", clock, key=uuid.uuid4().hex)["id"])
             elif op[0] == "settle" and fee_offsets:
                 settle(op[2], fee_offsets[op[1] % len(fee_offsets)], clock)
+            elif op[0] == "pool":
+                redemptions.append(redeem(pids[op[1]], items[op[2]], clock, quantity=op[3], household=True))
+            elif op[0] == "earn":
+                ingest_one(clock, event(pids[op[1]], "referral.visit", clock,
+                                        {"referral_id": uuid.uuid4().hex, "from_institution": "社区中心"}))
+            elif op[0] == "leave" and op[1] == 1:
+                with write_tx() as session:
+                    households.leave(session, ACTOR, hid, pids[1], clock)
             elif op[0] == "wait":
                 clock += timedelta(minutes=op[1])
                 registry.run("expire-holds", clock)
