@@ -260,7 +260,7 @@ def run_household(world: World, op: tuple[Any, ...]) -> None:
     elif name == "pool_spend" and mine is not None:
         try:
             with write_tx() as session:
-                wid = ledger.spending_wallet(session, pid, household=True)
+                wid = ledger.spending_wallet(session, pid, household=True, now=clock)
                 world.spends.append(ledger.spend(session, wid, op[2], clock, member=pid).id)
             note("household: spent")
         except (InsufficientPointsError, RedeemNotAllowedError):

@@ -116,14 +116,14 @@ def test_the_outcome_balance_is_the_pools(db: Db, now: datetime) -> None:
 def test_spending_wallet_needs_an_active_member_allowed_to_redeem(db: Db, now: datetime) -> None:
     head, kid, outsider = enrol(now), enrol(now), enrol(now)
     hid = household(now, head, kid, can_redeem=False)
-    with read_tx() as session:
-        assert ledger.spending_wallet(session, head, household=True) == pool(hid)
-        assert ledger.spending_wallet(session, kid, household=False) == ledger.wallet_of(session, kid)
+    with write_tx() as session:
+        assert ledger.spending_wallet(session, head, household=True, now=now) == pool(hid)
+        assert ledger.spending_wallet(session, kid, household=False, now=now) == ledger.wallet_of(session, kid)
         with pytest.raises(RedeemNotAllowedError) as denied:
-            ledger.spending_wallet(session, kid, household=True)
+            ledger.spending_wallet(session, kid, household=True, now=now)
         assert denied.value.status_code == 403
         with pytest.raises(NotHouseholdMemberError) as stranger:
-            ledger.spending_wallet(session, outsider, household=True)
+            ledger.spending_wallet(session, outsider, household=True, now=now)
         assert stranger.value.status_code == 409
 
 

@@ -5,25 +5,40 @@ to queue behind the row they all need before they are let go together."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Table, func, select
 
+from carepoints.jobs import registry
 from carepoints.kit.db import read_tx
+from carepoints.ledger import service as ledger
 from carepoints.ledger.errors import InsufficientPointsError
+from carepoints.ledger.models import Account
 from carepoints.patients.models import Patient
-from carepoints.rewards.errors import BudgetExhaustedError, CouponUsedError, LimitReachedError, OutOfStockError
+from carepoints.rewards.errors import (
+    BudgetExhaustedError,
+    CouponUsedError,
+    IdempotencyConflictError,
+    LimitReachedError,
+    OutOfStockError,
+)
 from carepoints.rewards.models import BudgetYear, Coupon, Redemption, Reward
 from tests.conftest import Db
-from tests.helpers import assert_ledger_intact, balance
+from tests.helpers import assert_ledger_intact, balance, event, ingest, ingest_one
 from tests.locks import errors, oks, race
-from tests.rewards.kit import add_reward, load_budget, offset, outbox, patient_with, redeem, reward_row, verify
+from tests.rewards.kit import add_reward, load_budget, offset, outbox, patient_with, redeem, refund, reward_row, verify
 
 _patients: Table = Patient.__table__  # type: ignore[assignment]
 _rewards: Table = Reward.__table__  # type: ignore[assignment]
 _coupons: Table = Coupon.__table__  # type: ignore[assignment]
 _budget: Table = BudgetYear.__table__  # type: ignore[assignment]
+_accounts: Table = Account.__table__  # type: ignore[assignment]
+
+
+def wallet_of(pid: str) -> str:
+    with read_tx() as session:
+        return ledger.wallet_of(session, pid)
 
 
 def redemptions_of(pid: str | None = None) -> int:
@@ -121,3 +136,56 @@ def test_the_hard_stop_lets_exactly_the_budget_through(racing: Db, now: datetime
     alerts = outbox("rewards.budget_alert")
     assert [a["percent"] for a in alerts] == [80]  # 100/120 = 83%: once, however many raced
     assert Decimal(used) / 100 <= Decimal("120.00")
+
+
+def test_a_refund_racing_a_verification_never_gives_both(racing: Db, now: datetime) -> None:
+    for _ in range(3):
+        pid = patient_with(now, 400)
+        doc = redeem(pid, "priority_exam", now)
+        code = doc["coupon_code"]
+        with read_tx() as session:
+            cid = str(session.connection().execute(select(_coupons.c.id).where(_coupons.c.code == code)).scalar())
+        results = race(racing, [lambda c=code: verify(c, now), lambda r=doc["id"]: refund(r, now)],  # type: ignore[misc]
+                       lock=(_coupons, [cid]))
+        assert len(oks(results)) == 1, results
+        with read_tx() as session:
+            status = session.connection().execute(select(_coupons.c.status).where(_coupons.c.id == cid)).scalar()
+        assert balance(pid, now) == (500 if status == "refunded" else 200)
+        assert status in ("used", "refunded")
+
+
+def test_the_same_key_from_two_patients_is_one_redemption(racing: Db, now: datetime) -> None:
+    a, b = patient_with(now, 400), patient_with(now, 400)
+    key = uuid.uuid4().hex
+    results = race(racing, [lambda p=p: redeem(p, "priority_exam", now, key=key) for p in (a, b) * 3])  # type: ignore[misc]
+    assert len({r["id"] for r in oks(results)}) == 1
+    only(errors(results), IdempotencyConflictError)
+    assert redemptions_of(a) + redemptions_of(b) == 1
+    assert balance(a, now) + balance(b, now) == 1000 - 300
+    assert_ledger_intact()
+
+
+def test_refunded_points_are_counted_under_the_wallet_lock(racing: Db, now: datetime) -> None:
+    for _ in range(3):
+        pid = patient_with(now, 400)
+        doc = redeem(pid, "priority_exam", now)
+        earn = event(pid, "referral.visit", now, {"referral_id": uuid.uuid4().hex, "from_institution": "社区中心"})
+        results = race(racing, [lambda r=doc["id"]: refund(r, now), lambda e=earn: ingest_one(now, e)],  # type: ignore[misc]
+                       lock=(_accounts, [wallet_of(pid)]))
+        assert errors(results) == []
+        assert oks(results)[0]["refunded_points"] == 300
+        assert balance(pid, now) == 700
+
+
+def test_the_hold_expiry_job_and_ingest_do_not_deadlock(racing: Db, now: datetime) -> None:
+    for _ in range(3):
+        pids = sorted(patient_with(now, 0) for _ in range(2))
+        later = now + timedelta(minutes=20)
+        offset(pids[1], "30.00", now)  # the later wallet's hold expires first
+        offset(pids[0], "30.00", now + timedelta(seconds=1))
+        readings = [event(p, "referral.visit", later, {"referral_id": uuid.uuid4().hex, "from_institution": "x"})
+                    for p in pids]
+        results = race(racing, [lambda t=later: registry.run("expire-holds", t + timedelta(minutes=1)),
+                                lambda t=later, r=readings: ingest(t, *r)])  # type: ignore[misc]
+        assert errors(results) == [], results
+        assert [balance(p, later) for p in pids] == [300, 300]

@@ -196,3 +196,26 @@ def test_household_members_redeem_from_the_pool_when_allowed(api: Api) -> None:
     assert redeem(api, member, "lecture_seat", household=True).status_code == 201
     assert api.points(member)["household"]["balance"] == 50
     assert api.balance(member) == 100  # the personal wallet kept the welcome points
+
+
+def test_bad_inputs_are_clear_4xx_never_5xx(api: Api) -> None:
+    pid = api.enrol()
+    for path in ("/settlement?to=9999-12-31", "/settlement?from=0001-01-01", "/settlement?from=nonsense",
+                 "/fee-offsets/reconciliation?date=9999-12-31", "/fee-offsets/reconciliation?date=0001-01-01"):
+        error(api.get(path), 422, "request.invalid")
+    long_id = "x" * 37
+    error(redeem(api, pid, "lecture_seat", institution_id=long_id), 422, "request.invalid")
+    error(api.post("/fee-offsets", {"patient_id": pid, "fee_cny": "10", "idempotency_key": "k",
+                                    "institution_id": long_id}), 422, "request.invalid")
+    base = {"code": "big", "kind": "coupon", "names": {"zh": "券", "en": "Coupon"}, "points": 10}
+    for extra in ({"cost_cny": "9999999999.99"}, {"stock": 10**12}, {"tier_points": {"gold": -5}},
+                  {"tier_points": {"gold": 10**9}}, {"valid_to": "9999-01-01"}):
+        error(api.post("/rewards", {**base, **extra}), 422, "request.invalid")
+    assert api.post("/rewards", base).status_code == 201
+    for patch in ({"points": None}, {"active": None}, {"code_valid_days": None}, {"tier_points": None},
+                  {"tier_points": {"standard": -5}}, {"names": None}):
+        error(api.request("PATCH", "/rewards/big", patch), 422, "request.invalid")
+    cleared = api.request("PATCH", "/rewards/big", {"valid_from": None, "valid_to": None, "stock": 3})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["stock"] == 3
+    error(api.post("/coupons/x/verify", {"institution_id": long_id}), 422, "request.invalid")

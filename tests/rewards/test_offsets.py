@@ -14,7 +14,7 @@ from carepoints.rewards import budget, offsets
 from carepoints.rewards.errors import FeeOffsetNotFoundError, FeeOffsetStateError, IdempotencyConflictError
 from tests.conftest import Db
 from tests.helpers import assert_ledger_intact, points
-from tests.rewards.kit import offset, patient_with, settle
+from tests.rewards.kit import load_budget, offset, patient_with, redeem, settle
 
 
 @pytest.mark.parametrize(("fee", "discount", "available", "expected"), [
@@ -156,3 +156,15 @@ def test_committed_offsets_count_against_the_budget(db: Db, now: datetime) -> No
     settle("refund", doc["id"], now)
     with read_tx() as session:
         assert budget.status(session, now)["used_cny"] == "0.00"
+
+
+def test_no_offset_is_quoted_past_a_hard_stop_and_a_commit_is_never_refused(db: Db, now: datetime) -> None:
+    load_budget(now, cny="55.00", hard_stop=True)
+    pid = patient_with(now, 2000)
+    held = offset(pid, "40.00", now)  # 20.00 quoted while the budget has room
+    redeem(pid, "pharmacy_50", now)  # 50 of 55 used
+    assert settle("commit", held["id"], now)["status"] == "committed"  # the payment went through
+    with read_tx() as session:
+        assert budget.status(session, now)["used_cny"] == "70.00"
+    none = offset(pid, "40.00", now)
+    assert (none["status"], none["points"], none["reason"]) == ("none", 0, "rewards.budget_exhausted")

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.ledger import service as ledger
@@ -25,7 +26,9 @@ from carepoints.rewards.errors import (
     RewardInactiveError,
     RewardNotValidError,
 )
+from carepoints.rewards.models import BudgetYear
 from carepoints.rules import service as rules
+from carepoints.rules.errors import ProgrammeInvalidError
 from tests.conftest import Db
 from tests.helpers import assert_ledger_intact, balance, event, ingest_one, points
 from tests.rewards.kit import (
@@ -280,3 +283,32 @@ def test_a_refund_gives_the_budget_back(db: Db, now: datetime) -> None:
         assert budget.status(session, now)["used_cny"] == "100.00"
     next_year = datetime(2027, 1, 1, 0, 0, tzinfo=UTC)  # a new local year, a new budget
     assert redeem(a, "pharmacy_50", next_year)["status"] == "redeemed"
+
+
+def test_a_refund_gives_back_to_the_year_it_was_counted_in(db: Db, now: datetime) -> None:
+    pid = patient_with(now, 2000)
+    eve = datetime(2026, 12, 31, 15, 0, tzinfo=UTC)  # 23:00 on new year's eve in Shanghai
+    spent = redeem(pid, "pharmacy_50", eve)
+    redeem(pid, "pharmacy_50", eve + timedelta(hours=2))  # 2027
+    refund(spent["id"], eve + timedelta(hours=3))
+    with read_tx() as session:
+        rows = dict(session.connection().execute(select(BudgetYear.__table__.c.year,
+                                                        BudgetYear.__table__.c.used_fen)).all())
+    assert rows == {2026: 0, 2027: 5000}
+
+
+def test_codes_are_valid_for_their_days_counting_today(db: Db, now: datetime) -> None:
+    pid = patient_with(now, 600)
+    code = redeem(pid, "priority_exam", now, quantity=2)["coupons"]  # 30 days from 2026-06-15 local
+    last = datetime(2026, 7, 14, 15, 59, 59, tzinfo=UTC)  # 2026-07-14 23:59:59 local
+    assert verify(code[0]["code"], last)["status"] == "used"
+    with pytest.raises(CouponExpiredError):
+        verify(code[1]["code"], last + timedelta(seconds=1))
+
+
+def test_programme_files_with_bad_fee_offset_terms_are_refused(db: Db, now: datetime) -> None:
+    for bad in (b'max_share: "abc"', b'max_share: "0"', b'max_share: "2"', b'step_points: "0"'):
+        raw = rules.default_programme_text().replace(b'max_share: "0.50"', bad) if b"max_share" in bad else \
+            rules.default_programme_text().replace(b'step_points: "10"', bad)
+        with pytest.raises(ProgrammeInvalidError):
+            rules.parse_programme(raw)

@@ -97,17 +97,24 @@ def leave_pool(session: Session, patient_id: str, now: datetime) -> dict[str, An
             "balance": poster.wallets[own].balance}
 
 
-def spending_wallet(session: Session, patient_id: str, *, household: bool) -> str:
-    """The wallet a patient's redemption spends from: their own, or with `household` the
-    household wallet, which needs an active membership (409 otherwise) allowed to redeem (403)."""
+def spending_wallet(session: Session, patient_id: str, *, household: bool, now: datetime) -> str:
+    """The wallet a patient's redemption spends from, locked: their own, or with `household`
+    the household wallet, which needs an active membership (409 otherwise) allowed to redeem
+    (403). The member's own wallet is locked first, so that a concurrent leave (which takes
+    the same lock) cannot slip between the membership check and the spend."""
+    own = _own_wallet(session, patient_id)
+    poster = Poster(session, now)
+    poster.lock([own])
     if not household:
-        return _own_wallet(session, patient_id)
+        return own
     member = membership.membership(session, patient_id) if is_id(patient_id) else None
     if member is None:
         raise NotHouseholdMemberError()
     if not member["can_redeem"]:
         raise RedeemNotAllowedError()
-    return household_wallet(session, member["household_id"])
+    pool = household_wallet(session, member["household_id"])
+    poster.lock([pool])
+    return pool
 
 
 def household_summary(session: Session, household_id: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from carepoints.ledger.households import leave_pool as leave_pool
 from carepoints.ledger.households import open_household_wallet as open_household_wallet
 from carepoints.ledger.households import spending_wallet as spending_wallet
 from carepoints.ledger.models import Account, Allocation, Hold, HoldLot, Lot, Transfer
-from carepoints.ledger.posting import Posted, Poster
+from carepoints.ledger.posting import Posted, Poster, WalletState
 
 _acc = table(Account)
 _tr = table(Transfer)
@@ -92,8 +92,11 @@ def summary(session: Session, patient_id: str, now: datetime, notice_days: int) 
             "expiring": [{"points": int(p), "expires_at": at} for at, p in soon if p and p > 0]}
 
 
-def balance_of(session: Session, wallet_id: str) -> int:
-    return int(session.connection().execute(select(_acc.c.balance).where(_acc.c.id == wallet_id)).scalar_one())
+def lock_wallet(session: Session, wallet_id: str, now: datetime) -> WalletState:
+    """Lock a wallet for the rest of the transaction and read it under the lock."""
+    poster = Poster(session, now)
+    poster.lock([wallet_id])
+    return poster.wallets[wallet_id]
 
 
 def holds(session: Session, hold_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -345,9 +348,14 @@ def void_hold(session: Session, hold_id: str, now: datetime, *, status: str = "v
 
 
 def expire_holds(session: Session, now: datetime, limit: int = 500) -> int:
-    ids = [r[0] for r in session.connection().execute(
-        select(_holds.c.id).where(_holds.c.status == "open", _holds.c.expires_at <= now)
-        .order_by(_holds.c.expires_at).limit(limit))]
+    """Expire up to `limit` holds past their time. Their wallets are locked together first,
+    in the order every multi-wallet use case locks them, so the job cannot deadlock ingest."""
+    rows = session.connection().execute(
+        select(_holds.c.id, _holds.c.wallet_id).where(_holds.c.status == "open", _holds.c.expires_at <= now)
+        .order_by(_holds.c.expires_at).limit(limit)).all()
+    ids = [r[0] for r in rows]
+    if rows:
+        Poster(session, now).lock({r[1] for r in rows})
     expired = 0
     for hid in ids:
         try:

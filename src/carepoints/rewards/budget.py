@@ -36,16 +36,18 @@ def _budget(session: Session, now: datetime) -> Budget:
     return current_settings(session, now).programme.settings.budget
 
 
-def charge(session: Session, cost_fen: int, now: datetime) -> None:
-    """Count a redemption's CNY cost (negative: a refund gives it back) against this
-    year's budget; refuses past 100% when the hard stop is on; raises the alerts."""
+def charge(session: Session, cost_fen: int, now: datetime, *, year_of: datetime | None = None,
+           enforce: bool = True) -> None:
+    """Count a redemption's CNY cost against the budget of the local year of `year_of`
+    (default now); a negative cost (a refund) gives it back to the year it was counted in.
+    With the hard stop on and `enforce`, refuses to pass 100%. Raises the alerts."""
     if cost_fen == 0:
         return
     conn = session.connection()
     plan = _budget(session, now)
     annual = plan.annual_cny()
-    cap = to_fen(annual) if annual is not None and plan.hard_stop else None
-    year = local_date(now, get_settings().tz).year
+    cap = to_fen(annual) if annual is not None and plan.hard_stop and enforce else None
+    year = local_date(year_of or now, get_settings().tz).year
     total = repo.add_budget(conn, year, cost_fen, cap)
     if total is None:
         raise BudgetExhaustedError()
@@ -55,6 +57,17 @@ def charge(session: Session, cost_fen: int, now: datetime) -> None:
     for percent in sorted(plan.alerts):
         if share >= percent and repo.raise_alert(conn, year, percent):
             enqueue(conn, "rewards.budget_alert", {"year": year, "percent": percent}, key=f"budget:{year}")
+
+
+def room(session: Session, cost_fen: int, now: datetime) -> bool:
+    """Whether `cost_fen` more still fits this year's budget when the hard stop is on (a
+    quote's check: the HIS's commit later is never refused, the payment went through)."""
+    plan = _budget(session, now)
+    annual = plan.annual_cny()
+    if annual is None or not plan.hard_stop or cost_fen <= 0:
+        return True
+    used, _alerted = repo.budget_used(session.connection(), local_date(now, get_settings().tz).year)
+    return used + cost_fen <= to_fen(annual)
 
 
 def status(session: Session, now: datetime) -> dict[str, Any]:

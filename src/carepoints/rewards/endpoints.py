@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from carepoints.audit.service import Actor
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx, write_tx
+from carepoints.kit.errors import ValidationFailedError
 from carepoints.kit.time import local_date, utc_now
 from carepoints.kit.web import JSON
 from carepoints.rewards import budget, offsets, service
@@ -22,6 +23,12 @@ router = APIRouter(tags=["rewards"])
 
 def actor(p: Principal) -> Actor:
     return Actor(p.kind, p.id, p.role)
+
+
+def _day(value: date, name: str) -> date:
+    if not date(2000, 1, 1) <= value <= date(2100, 12, 31):
+        raise ValidationFailedError(fields=[{"loc": ["query", name], "msg": "a date from 2000-01-01 to 2100-12-31"}])
+    return value
 
 
 @router.get("/rewards")
@@ -117,7 +124,7 @@ def reconciliation(day: date | None = Query(default=None, alias="date"), institu
                    _p: Principal = Depends(require("reports:read"))) -> JSON:
     """对账: one local day's fee offsets per institution (default yesterday), totals per state, orphans flagged."""
     now = utc_now()
-    day = day or local_date(now, get_settings().tz) - timedelta(days=1)
+    day = _day(day, "date") if day else local_date(now, get_settings().tz) - timedelta(days=1)
     with read_tx() as session:
         return JSON(offsets.reconciliation(session, day, institution_id, now))
 
@@ -164,4 +171,5 @@ def settlement(start: date | None = Query(default=None, alias="from"),
     """Alliance settlement: points earned at one institution and redeemed at another (default: last 30 days)."""
     today = local_date(utc_now(), get_settings().tz)
     with read_tx() as session:
-        return JSON(budget.settlement(session, start or today - timedelta(days=30), end or today))
+        return JSON(budget.settlement(session, _day(start, "from") if start else today - timedelta(days=30),
+                                      _day(end, "to") if end else today))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carepoints.kit.db import Base
@@ -131,6 +131,7 @@ class FeeOffset(Base):
     points: Mapped[int] = mapped_column(Integer)
     # none (nothing to offset) | held | committed | voided | refunded; an expired hold reads as expired
     status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))  # why nothing was offset, when it is a rule
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -151,7 +152,7 @@ class BudgetYear(Base):
     __tablename__ = "budget_years"
 
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
-    used_fen: Mapped[int] = mapped_column(Integer, default=0)
+    used_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     alerted: Mapped[int] = mapped_column(Integer, default=0)  # highest alert threshold sent, in percent
 
     __table_args__ = (CheckConstraint("used_fen >= 0", name="used_nonneg"),)

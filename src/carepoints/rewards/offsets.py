@@ -74,21 +74,25 @@ def create(session: Session, data: FeeOffsetCreate, actor: Actor, now: datetime)
     digest = request_digest({"patient": pid, "fee": fee, "institution": data.institution_id,
                              "reference": data.reference, "proxy": data.proxy_patient_id,
                              "window": data.service_window})
+    on_behalf, authorisation = proxy_check(session, pid, data, now)
     prior = replay(repo.offset_by_key(conn, data.idempotency_key), digest)
     if prior is not None:
         return offset_doc(session, prior, now), False
     if patient.status != "active":
         raise PatientInactiveError()
-    on_behalf, authorisation = proxy_check(session, pid, data, now)
     programme = current_settings(session, now).programme.settings
     discount = to_fen(tiers.discount(tiers.settings_at(session, now), patient.tier, data.fee_cny))
     wallet = ledger.wallet_of(session, pid)
     on, max_share, step = _terms(session)
     points = 0
+    reason = None if on else "rewards.fee_offset_off"
+    value = programme.point_value
     if on:
-        available = int(ledger.summary(session, pid, now, 0)["available"])
+        available = ledger.lock_wallet(session, wallet, now).available  # read under the lock the hold takes
         points = quote(fee, discount, available, max_share=max_share, step=step,
-                       value_points=programme.point_value.points, value_cny=programme.point_value.cny)
+                       value_points=value.points, value_cny=value.cny)
+        if points and not budget.room(session, points_to_fen(points, value.points, value.cny), now):
+            points, reason = 0, "rewards.budget_exhausted"
     oid = new_id()
     hold_id = None
     expires = None
@@ -99,7 +103,7 @@ def create(session: Session, data: FeeOffsetCreate, actor: Actor, now: datetime)
     row = {"id": oid, "patient_id": pid, "wallet_id": wallet, "hold_id": hold_id,
            "institution_id": data.institution_id, "reference": data.reference, "tier": patient.tier,
            "fee_fen": fee, "tier_discount_fen": discount,
-           "offset_fen": points_to_fen(points, programme.point_value.points, programme.point_value.cny),
+           "offset_fen": points_to_fen(points, value.points, value.cny), "reason": reason,
            "points": points, "status": "held" if points else "none", "idempotency_key": data.idempotency_key,
            "request_hash": digest, "created_at": now, "expires_at": expires, "settled_at": None,
            "refund_transfer_id": None}
@@ -131,13 +135,13 @@ def commit(session: Session, offset_id: str, actor: Actor, now: datetime) -> dic
     ledger.commit_hold(session, row["hold_id"], now, message="挂号费抵扣")
     repo.set_offset_status(session.connection(), row["id"], "held", "committed", now)
     record(session, actor, "rewards:fee_offset:commit", now, subject_id=row["id"], patient_id=row["patient_id"])
-    budget.charge(session, row["offset_fen"], now)
+    budget.charge(session, row["offset_fen"], now, enforce=False)  # the payment went through: never refused
     return offset_doc(session, repo.offset(session.connection(), row["id"]) or row, now)
 
 
 def void(session: Session, offset_id: str, actor: Actor, now: datetime) -> dict[str, Any]:
     """The payment failed: the hold is released. A void of a voided or expired offset
-    answers its state; a committed one is refunded instead (退号)."""
+    answers its state; a committed one is refused (use refund, 退号)."""
     row = _locked(session, offset_id)
     state = _state(session, row, now)
     if state in ("voided", "expired", "none"):
@@ -164,7 +168,7 @@ def refund(session: Session, offset_id: str, actor: Actor, now: datetime) -> dic
     repo.set_offset_status(session.connection(), row["id"], "committed", "refunded", now,
                            refund_transfer_id=posted.id)
     record(session, actor, "rewards:fee_offset:refund", now, subject_id=row["id"], patient_id=row["patient_id"])
-    budget.charge(session, -row["offset_fen"], now)
+    budget.charge(session, -row["offset_fen"], now, year_of=row["settled_at"])
     return offset_doc(session, repo.offset(session.connection(), row["id"]) or row, now)
 
 
@@ -193,12 +197,12 @@ def offset_doc(session: Session, row: dict[str, Any], now: datetime, hold: dict[
         "tier_discount_cny": cny(row["tier_discount_fen"]), "offset_cny": cny(row["offset_fen"]),
         "payable_cny": cny(row["fee_fen"] - row["tier_discount_fen"] - row["offset_fen"]),
         "expires_at": row["expires_at"], "created_at": row["created_at"], "settled_at": row["settled_at"],
-        "institution_id": row["institution_id"], "reference": row["reference"],
+        "institution_id": row["institution_id"], "reference": row["reference"], "reason": row.get("reason"),
         "timeout_ms": get_settings().fee_offset_timeout_ms}
 
 
 def reconciliation(session: Session, day: date, institution_id: str | None, now: datetime) -> dict[str, Any]:
-    """对账: the offsets created on one local day, per institution, with totals per state.
+    """对账: the offsets created or settled on one local day, per institution, with totals per state.
     Orphans are holds the HIS never settled (expired, or open past their expiry) and
     commits without the HIS's bill reference — each needs a look at the cashier's side."""
     tz = get_settings().tz

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -38,6 +38,15 @@ def all_rewards(conn: Connection, *, active_only: bool) -> list[dict[str, Any]]:
     if active_only:
         stmt = stmt.where(rewards.c.active.is_(True))
     return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def _greatest(conn: Connection, a: Any, b: Any) -> Any:
+    return func.max(a, b) if conn.dialect.name == "sqlite" else func.greatest(a, b)
+
+
+def at_least_used(conn: Connection, stock: int) -> Any:
+    """A stock total that the UPDATE itself keeps at or above the row's `stock_used`."""
+    return _greatest(conn, stock, rewards.c.stock_used)
 
 
 def take_stock(conn: Connection, reward_id: str, quantity: int) -> bool:
@@ -78,9 +87,7 @@ def add_budget(conn: Connection, year: int, fen: int, cap_fen: int | None) -> in
     while the total stays within it. Returns the new total, or None when refused."""
     conn.execute(_upsert(conn)(budget).values(year=year, used_fen=0, alerted=0)
                  .on_conflict_do_nothing(index_elements=["year"]))
-    stmt = update(budget).where(budget.c.year == year).values(used_fen=func.max(budget.c.used_fen + fen, 0)
-                                                               if conn.dialect.name == "sqlite"
-                                                               else func.greatest(budget.c.used_fen + fen, 0))
+    stmt = update(budget).where(budget.c.year == year).values(used_fen=budget.c.used_fen + fen)
     if cap_fen is not None and fen > 0:
         stmt = stmt.where(budget.c.used_fen + fen <= cap_fen)
     if conn.execute(stmt).rowcount != 1:
@@ -168,11 +175,14 @@ def use_coupon(conn: Connection, code: str, staff_id: str, now: datetime) -> boo
 
 
 def refund_coupons(conn: Connection, redemption_id: str) -> int:
-    """Void the codes of a redemption; returns how many were already used (then nothing changes)."""
-    used = conn.execute(select(func.count()).select_from(coupons).where(
-        coupons.c.redemption_id == redemption_id, coupons.c.status == "used")).scalar_one()
+    """Void the codes of a redemption; returns how many were already used (then nothing
+    changes). The codes are locked first, so a verification committing meanwhile is seen."""
+    stmt = select(coupons.c.status).where(coupons.c.redemption_id == redemption_id).order_by(coupons.c.id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    used = sum(1 for (status,) in conn.execute(stmt) if status == "used")
     if used:
-        return int(used)
+        return used
     conn.execute(update(coupons).where(coupons.c.redemption_id == redemption_id, coupons.c.status == "issued")
                  .values(status="refunded"))
     return 0
@@ -207,7 +217,9 @@ def set_offset_status(conn: Connection, offset_id: str, old: str, new: str, now:
 
 def offsets_between(conn: Connection, start: datetime, end: datetime,
                     institution_id: str | None) -> list[dict[str, Any]]:
-    stmt = select(offsets).where(offsets.c.created_at >= start, offsets.c.created_at < end).order_by(
+    """Offsets created or settled between `start` and `end`."""
+    stmt = select(offsets).where(or_(and_(offsets.c.created_at >= start, offsets.c.created_at < end),
+                                     and_(offsets.c.settled_at >= start, offsets.c.settled_at < end))).order_by(
         offsets.c.created_at, offsets.c.id)
     if institution_id is not None:
         stmt = stmt.where(offsets.c.institution_id == institution_id)

@@ -128,7 +128,7 @@ def update_reward(session: Session, code: str, data: RewardUpdate, actor: Actor,
     if data.unlimited_stock:
         values["stock_total"] = None
     elif data.stock is not None:
-        values["stock_total"] = max(data.stock, current["stock_used"])
+        values["stock_total"] = repo.at_least_used(conn, data.stock)  # never below what a racer just took
     if data.no_limit:
         values["limit_count"] = values["limit_period"] = None
     elif data.limit is not None:
@@ -219,7 +219,8 @@ def normalise_code(raw: str) -> str:
 
 def redeem(session: Session, data: RedemptionCreate, actor: Actor, now: datetime) -> tuple[dict[str, Any], bool]:
     """Spend points on a reward in one transaction: balance, stock, per-patient limit,
-    validity and budget are all decided by the database. Returns (redemption, created);
+    validity and budget are all decided by the database (locks: patient, wallet, reward,
+    usage, budget). Returns (redemption, created);
     the same idempotency key again answers the first redemption. Audited; the patient
     is told through the outbox."""
     conn = session.connection()
@@ -228,12 +229,13 @@ def redeem(session: Session, data: RedemptionCreate, actor: Actor, now: datetime
     digest = request_digest({"patient": pid, "reward": data.reward, "quantity": data.quantity,
                              "household": data.household, "proxy": data.proxy_patient_id,
                              "window": data.service_window, "institution": data.institution_id})
+    on_behalf, authorisation = proxy_check(session, pid, data, now)  # a replay shows codes: checked first
     prior = replay(repo.redemption_by_key(conn, data.idempotency_key), digest)
     if prior is not None:
         return redemption_doc(session, prior), False
     if patient.status != "active":
         raise PatientInactiveError()
-    on_behalf, authorisation = proxy_check(session, pid, data, now)
+    wallet = ledger.spending_wallet(session, pid, household=data.household, now=now)  # locked
     reward = _reward(conn, data.reward)
     if not reward["active"]:
         raise RewardInactiveError()
@@ -252,7 +254,6 @@ def redeem(session: Session, data: RedemptionCreate, actor: Actor, now: datetime
             zh, en = _PERIOD_WORDS[reward["limit_period"] or "ever"]
             raise LimitReachedError(count=reward["limit_count"], period_zh=zh, period_en=en)
     points = price(reward, patient.tier) * quantity
-    wallet = ledger.spending_wallet(session, pid, household=True) if data.household else ledger.wallet_of(session, pid)
     rid = new_id()
     posted = ledger.spend(session, wallet, points, now, message=f"兑换{reward['names']['zh']}", reference=rid,
                           member=pid if data.household else None)
@@ -265,7 +266,8 @@ def redeem(session: Session, data: RedemptionCreate, actor: Actor, now: datetime
     if not repo.insert_redemption(conn, row):
         raise IdempotencyConflictError()  # another patient's request took this key meanwhile
     if reward["kind"] in _CODED_KINDS:
-        expires = day_start_utc(today + timedelta(days=reward["code_valid_days"] + 1), get_settings().tz)
+        # valid for `code_valid_days` local days counting today: until the end of the last one
+        expires = day_start_utc(today + timedelta(days=reward["code_valid_days"]), get_settings().tz)
         repo.insert_coupons(conn, [{
             "id": new_id(), "code": _new_code(), "redemption_id": rid, "patient_id": pid,
             "reward_id": reward["id"], "status": "issued", "valid_from": now, "expires_at": expires,
@@ -324,21 +326,21 @@ def refund(session: Session, redemption_id: str, actor: Actor, now: datetime) ->
     r = repo.redemption(conn, redemption_id) or found
     if r["status"] == "refunded":
         return redemption_doc(session, r)
-    if repo.refund_coupons(conn, r["id"]):
+    before = ledger.lock_wallet(session, r["wallet_id"], now).balance
+    if repo.refund_coupons(conn, r["id"]):  # locks the codes: a verification in flight decides first
         raise CouponUsedRefundError()
     reward = conn.execute(repo.rewards.select().where(repo.rewards.c.id == r["reward_id"])).mappings().one()
     if reward["stock_total"] is not None:
         repo.return_stock(conn, reward["id"], r["quantity"])
     if r["period_key"] is not None:
         repo.return_usage(conn, reward["id"], r["patient_id"], r["period_key"], r["quantity"])
-    before = ledger.balance_of(session, r["wallet_id"])
     months = current_settings(session).programme.settings.expiry_months
     posted = ledger.refund(session, r["transfer_id"], now, expires_at=add_months(now, months))
-    restored = ledger.balance_of(session, r["wallet_id"]) - before  # what expired meanwhile stays gone
+    restored = ledger.lock_wallet(session, r["wallet_id"], now).balance - before  # what expired stays gone
     repo.mark_refunded(conn, r["id"], posted.id, restored, now)
     record(session, actor, "rewards:redemption:refund", now, subject_id=r["id"], patient_id=r["patient_id"],
            points=restored)
-    budget.charge(session, -r["cost_fen"], now)
+    budget.charge(session, -r["cost_fen"], now, year_of=r["created_at"])
     return redemption_doc(session, repo.redemption(conn, r["id"]) or r)
 
 

@@ -219,23 +219,42 @@ class RewardSpec(_Model):
     kind: RewardKind
     names: Names
     points: int = Field(ge=1, le=10_000_000)
-    tier_points: dict[str, int] = Field(default_factory=dict)
-    stock: int | None = Field(default=None, ge=0)
+    tier_points: dict[str, int] = Field(default_factory=dict, max_length=10)
+    stock: int | None = Field(default=None, ge=0, le=10_000_000)
     limit: RewardLimit | None = None
-    valid_from: date | None = None
-    valid_to: date | None = None
+    valid_from: date | None = Field(default=None, ge=date(2000, 1, 1), le=date(2100, 12, 31))
+    valid_to: date | None = Field(default=None, ge=date(2000, 1, 1), le=date(2100, 12, 31))
     active: bool = True
-    cost_cny: Decimal = Field(default=Decimal("0"), ge=0, max_digits=12, decimal_places=2)
+    cost_cny: Decimal = Field(default=Decimal("0"), ge=0, le=100_000, max_digits=8, decimal_places=2)
     code_valid_days: int = Field(default=30, ge=1, le=3660)
-    details: dict[str, str] = Field(default_factory=dict)
+    details: dict[str, str] = Field(default_factory=dict, max_length=20)
+
+    _tier_prices = field_validator("tier_points")(lambda v: check_tier_points(v))
 
     @model_validator(mode="after")
     def _window(self) -> RewardSpec:
         if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
             raise ValueError("valid_to is before valid_from")
-        if any(p < 1 for p in self.tier_points.values()):
-            raise ValueError("tier prices must be positive")
+        if self.kind == "fee_offset":
+            check_fee_offset_terms(self.details)
         return self
+
+
+def check_tier_points(prices: dict[str, int]) -> dict[str, int]:
+    if any(not 1 <= p <= 10_000_000 for p in prices.values()):
+        raise ValueError("tier prices must be from 1 to 10,000,000 points")
+    return prices
+
+
+def check_fee_offset_terms(details: dict[str, str]) -> None:
+    """A fee offset's `max_share` of the fee (0 < share ≤ 1) and `step_points` (≥ 1)."""
+    try:
+        share = Decimal(details.get("max_share", "0.50"))
+        step = int(details.get("step_points", "10"))
+    except (ArithmeticError, ValueError) as exc:
+        raise ValueError("max_share must be a decimal and step_points a whole number") from exc
+    if not (Decimal(0) < share <= 1) or step < 1:
+        raise ValueError("max_share must be in (0, 1] and step_points at least 1")
 
 
 class Settings(_Model):

@@ -34,7 +34,7 @@ def upgrade() -> None:
 
     op.create_table('budget_years',
     sa.Column('year', sa.Integer(), nullable=False),
-    sa.Column('used_fen', sa.Integer(), nullable=False),
+    sa.Column('used_fen', sa.BigInteger(), nullable=False),
     sa.Column('alerted', sa.Integer(), nullable=False),
     sa.CheckConstraint('used_fen >= 0', name=op.f('ck_budget_years_used_nonneg')),
     sa.PrimaryKeyConstraint('year', name=op.f('pk_budget_years'))
@@ -87,6 +87,7 @@ def upgrade() -> None:
     sa.Column('offset_fen', sa.Integer(), nullable=False),
     sa.Column('points', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('reason', sa.String(length=64), nullable=True),
     sa.Column('idempotency_key', sa.String(length=128), nullable=False),
     sa.Column('request_hash', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
