@@ -224,3 +224,16 @@ def test_the_job_pages_through_every_patient(db: Db, now: datetime) -> None:
     result = recompute(now)
     assert (result["patients"], result["changed"]) == (5, 3)
     assert {tier(pid, now) for pid in pids} == {"standard"}
+
+
+def test_earnings_of_last_calendar_year_count_toward_an_upgrade_at_once(db: Db) -> None:
+    """Ingest asks the ledger only for patients whose annual counters (this local year and
+    the last) could reach the next tier: those must cover the twelve months across a new year."""
+    from datetime import UTC
+
+    january = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
+    pid = enrol(january - timedelta(days=60))
+    earn(pid, january, 9, at=datetime(2026, 12, 20, 2, 0, tzinfo=UTC))  # 1,800 last year (+100 welcome)
+    assert tier(pid, january) == "standard"
+    earn(pid, january, 1)  # 200 this year: 2,100 in twelve months
+    assert tier(pid, january) == "silver"

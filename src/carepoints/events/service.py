@@ -46,7 +46,7 @@ from carepoints.rules.engine import (
     SuspensionRec,
     evaluate,
 )
-from carepoints.rules.state import StateStore, candidate_keys, undo
+from carepoints.rules.state import StateStore, candidate_keys, earned_bounds, undo
 from carepoints.tiers import service as tiers
 
 MAX_BATCH = 1000
@@ -222,10 +222,19 @@ def _run_bulk(session: Session, items: list[Item], now: datetime, programmes: Pr
 
 
 def _upgrade_tiers(session: Session, programmes: ProgrammeSet, earners: dict[str, str], now: datetime) -> None:
-    """Tiers rise at once on earning, in the ingest's transaction (tiers.service): one grouped
-    query for the patients who earned here and are below the top tier, none if nobody did."""
-    if earners:
-        tiers.upgrade_after_earning(session, earners, now, programmes.at(now).settings, known=earners)
+    """Tiers rise at once on earning, in the ingest's transaction (tiers.service): a
+    primary-key lookup of the earners' annual counters, and the ledger's grouped query only
+    for those the counters put within reach of their next tier."""
+    if not earners:
+        return
+    prog = programmes.at(now)
+    settings = prog.settings
+    # Only patients whose annual counters could reach their next tier need the ledger query.
+    bounds = earned_bounds(session.connection(), list(earners), now.astimezone(prog.tz).year)
+    near = {pid: tier for pid, tier in earners.items()
+            if (nxt := tiers.next_tier(tier, 0, settings.tiers)) is not None and bounds[pid] >= nxt["points_needed"]}
+    if near:
+        tiers.upgrade_after_earning(session, near, now, settings, known=near)
 
 
 def _run_alone(session: Session, item: Item, now: datetime,

@@ -7,6 +7,7 @@ the in-memory view exact, so the check never fires in practice."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -238,6 +239,21 @@ def undo(conn: Connection, patient_id: str, effects: dict[str, Any], prog: Compi
         sid, previous, applied = extended
         conn.execute(update(s).where(s.c.id == sid, s.c.ends_at == as_datetime(applied))
                      .values(ends_at=as_datetime(previous)))
+
+
+def earned_bounds(conn: Connection, patient_ids: Sequence[str], year: int) -> dict[str, int]:
+    """An upper bound of what each patient earned in the twelve months before now: the
+    annual-cap counters of this local year and the last (primary-key lookups), which
+    count every award and give back what a revoke reverses."""
+    if not patient_ids:
+        return {}
+    ids = sorted(set(patient_ids))
+    sql = ("SELECT patient_id, SUM(used) FROM rule_counters "  # noqa: S608
+           f"WHERE patient_id IN ({marks(conn, len(ids))}) AND key IN ({marks(conn, 2)}) GROUP BY patient_id")
+    found = dict.fromkeys(ids, 0)
+    for pid, total in fetch(conn, sql, (*ids, annual_key(year - 1), annual_key(year))):
+        found[pid] = int(total or 0)
+    return found
 
 
 def facts(conn: Connection, patient_id: str, year: int, now: datetime) -> tuple[int, datetime | None]:
