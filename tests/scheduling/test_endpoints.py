@@ -481,3 +481,29 @@ def test_checkup_packages_over_http(api: Api) -> None:
     error(api.post("/checkup-bookings", {"patient_id": second, "package": "nope", "date": day,
                                          "idempotency_key": "c3"}), 404, "scheduling.package_not_found")
     error(api.post("/checkup-bookings", {"patient_id": second, "package": "elder"}), 422, "request.invalid")
+
+
+def test_a_caregiver_books_for_a_patient_with_their_book_authorisation(api: Api) -> None:
+    from sqlalchemy import select
+
+    from carepoints.audit.models import AuditEntry
+    from carepoints.kit.db import read_tx
+
+    ids = hospital(api)
+    sess = new_session(api, ids["wang"], ahead(api, 4), **ONLINE_ONLY)
+    pid, carer = api.enrol(), api.enrol()
+    error(api.post("/appointments", booking(pid, sess["id"], "p-1", proxy_patient_id=carer)), 403,
+          "patients.proxy_not_authorised")
+    granted = api.post(f"/patients/{pid}/proxies", {"proxy": {"patient_id": carer}, "scopes": ["book"]})
+    assert granted.status_code == 201, granted.text
+    doc = book(api, pid, sess["id"], "p-2", proxy_patient_id=carer)
+    assert doc["patient_id"] == pid
+    with read_tx() as session:
+        t = AuditEntry.__table__
+        rows = session.connection().execute(select(t.c.action, t.c.on_behalf_of, t.c.details).where(
+            t.c.action == "scheduling:appointment:book")).all()
+    assert [(r[0], r[1], r[2]["proxy"]) for r in rows] == [("scheduling:appointment:book", pid, carer)]
+    error(api.post("/appointments", booking(pid, sess["id"], "p-3", service_window=True)), 403,
+          "patients.proxy_not_authorised")
+    error(api.post("/appointments", booking(pid, sess["id"], "p-4", service_window=True, proxy_patient_id=carer)),
+          422, "request.invalid")

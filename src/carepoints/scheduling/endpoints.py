@@ -11,6 +11,7 @@ from datetime import date, datetime
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
+from carepoints.audit.service import Actor
 from carepoints.kit.db import is_sqlite, read_conn, read_tx, write_tx
 from carepoints.kit.errors import AppError
 from carepoints.kit.time import utc_now
@@ -107,12 +108,13 @@ def get_session(session_id: str, _p: Principal = Depends(require("schedule:read"
 
 
 @router.post("/appointments", status_code=201, responses={200: {"description": "the same booking again (replay)"}})
-async def book(body: AppointmentCreate, _p: Principal = Depends(require("appointments:write"))) -> JSON:
+async def book(body: AppointmentCreate, p: Principal = Depends(require("appointments:write"))) -> JSON:
     """Book the next free slot of a session for the channel, or the slot named. 409 with a
     code when the session is full or the patient is over a limit; the same idempotency key
-    again answers the same appointment (200)."""
+    again answers the same appointment (200). With `proxy_patient_id` or `service_window`
+    a caregiver books for the patient (代办, the patient's `book` authorisation)."""
     async with _rush.admit(body, utc_now) as now:
-        result = await service.booking_writer.run((body, now))
+        result = await service.booking_writer.run((body, now, Actor(p.kind, p.id, p.role)))
     if isinstance(result, AppError):
         raise result
     doc, created = result

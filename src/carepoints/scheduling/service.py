@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from carepoints.audit.service import Actor
 from carepoints.config import get_settings
 from carepoints.kit.batching import GroupCommitter
 from carepoints.kit.bulk import savepoint
@@ -27,6 +28,7 @@ from carepoints.kit.ids import is_id, new_id, request_digest
 from carepoints.kit.money import cny, to_fen
 from carepoints.kit.outbox import enqueue_many
 from carepoints.kit.time import local_date
+from carepoints.patients import proxies
 from carepoints.patients import service as patients
 from carepoints.patients.errors import PatientNotFoundError
 from carepoints.scheduling import booking, waitlist
@@ -226,10 +228,12 @@ def _patient_id(session: Session, data: AppointmentCreate) -> str:
 
 
 def book(session: Session, data: AppointmentCreate, now: datetime, *,
-         booked_by: str = "patient") -> tuple[dict[str, Any], bool]:
+         booked_by: str = "patient", actor: Actor | None = None) -> tuple[dict[str, Any], bool]:
     """Book a slot: the next free one of the session for the channel, or `slot_id`.
     Returns (appointment, created); the same idempotency key again answers the same
-    appointment, with a different booking it is a conflict. Emits `appointment.booked`."""
+    appointment, with a different booking it is a conflict. Emits `appointment.booked`.
+    A caregiver or the service window booking for the patient (代办) needs the patient's
+    `book` authorisation and is recorded as a proxy action (audit, `on_behalf_of`)."""
     conn = _conn(session)
     settings = get_settings()
     pid = _patient_id(session, data)
@@ -238,6 +242,9 @@ def book(session: Session, data: AppointmentCreate, now: datetime, *,
         raise PatientNotFoundError()
     if patient.status != "active":
         raise PatientInactiveError()
+    if data.proxy_patient_id is not None or data.service_window:
+        proxies.act(session, actor or Actor.system("scheduling"), pid, proxies.Proxy(data.proxy_patient_id), "book",
+                    "scheduling:appointment:book", now, session_id=data.session_id)
     digest = _request_hash(data)
     prior = repo.by_idempotency_key(conn, pid, data.idempotency_key)
     if prior is not None:
@@ -278,16 +285,17 @@ def book(session: Session, data: AppointmentCreate, now: datetime, *,
     return booking.appointment_doc(row), True
 
 
-def _book_group(jobs: Sequence[tuple[AppointmentCreate, datetime]]) -> list[tuple[dict[str, Any], bool] | AppError]:
+def _book_group(jobs: Sequence[tuple[AppointmentCreate, datetime, Actor]]
+                ) -> list[tuple[dict[str, Any], bool] | AppError]:
     """Concurrent bookings of one process in one transaction (one commit, one fsync), each
     in its own savepoint so that one refused booking fails alone."""
     out: list[tuple[dict[str, Any], bool] | AppError] = []
     with write_tx() as session:
         conn = _conn(session)
-        for data, now in jobs:
+        for data, now, actor in jobs:
             try:
                 with savepoint(conn, "cp_booking"):
-                    out.append(book(session, data, now))
+                    out.append(book(session, data, now, actor=actor))
             except AppError as exc:
                 out.append(exc)
     return out
@@ -295,7 +303,7 @@ def _book_group(jobs: Sequence[tuple[AppointmentCreate, datetime]]) -> list[tupl
 
 # Every booking request of this process goes through one writer that commits the bookings
 # that arrive together in one transaction (kit.batching): a rush's winners share commits.
-booking_writer: GroupCommitter[tuple[AppointmentCreate, datetime], tuple[dict[str, Any], bool] | AppError] = \
+booking_writer: GroupCommitter[tuple[AppointmentCreate, datetime, Actor], tuple[dict[str, Any], bool] | AppError] = \
     GroupCommitter(_book_group, size=lambda _job: 1, max_size=64, name="carepoints-booking-writer")
 
 
