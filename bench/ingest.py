@@ -851,6 +851,22 @@ def busy_warning() -> list[float]:
     return load
 
 
+def run_each(names: list[str], runners: dict[str, Callable[[], dict[str, Any]]],
+             title: Callable[[str], str]) -> tuple[dict[str, Any], bool]:
+    """Run the named parts in order; a part that fails is reported and recorded, and the rest still run."""
+    res: dict[str, Any] = {}
+    failed = False
+    for name in names:
+        print(f"\n{title(name)}")
+        try:
+            res[name] = runners[name]()
+        except (BenchError, OSError, http.client.HTTPException, subprocess.SubprocessError) as e:
+            print(f"  FAILED: {e}")
+            res[name] = {"error": str(e)}
+            failed = True
+    return res, failed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--events", type=int, default=50000)
@@ -892,18 +908,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     titles = {"a": "raw-sqlite3 yardstick", "b": "HTTP batch ingest, SQLite",
               "c": "single-event HTTP ingest, SQLite", "d": "HTTP batch ingest, PostgreSQL"}
-    res: dict[str, Any] = {}
-    failed = False
-    for p in "abcd":
-        if p not in parts:
-            continue
-        print(f"\n({p}) {titles[p]}")
-        try:
-            res[p] = runners[p]()
-        except (BenchError, OSError, http.client.HTTPException, subprocess.SubprocessError) as e:
-            print(f"  FAILED: {e}")
-            res[p] = {"error": str(e)}
-            failed = True
+    res, failed = run_each([p for p in "abcd" if p in parts], runners, lambda p: f"({p}) {titles[p]}")
     load_after = [round(x, 2) for x in os.getloadavg()]  # includes this run's own load
     summary = summarise(res, args)
     doc = {"generated_at": datetime.now(CST).isoformat(timespec="seconds"),

@@ -47,13 +47,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import io
 import json
 import os
 import platform
 import secrets
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -81,6 +79,7 @@ from ingest import (  # bench/ is on the path (just above); E402 is not selected
     pg_drop,
     pg_fresh,
     pg_reachable,
+    run_each,
     serving,
     short,
 )
@@ -489,20 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = busy_warning()
     runners: dict[str, Callable[[], dict[str, Any]]] = {"sqlite": lambda: run_sqlite(args),
                                                         "postgres": lambda: run_postgres(args)}
-    res: dict[str, Any] = {}
-    failed = False
-    for db in DATABASES:
-        if db not in only:
-            continue
-        print(f"\n{db}")
-        try:
-            res[db] = runners[db]()
-        except (BenchError, OSError, http.client.HTTPException, subprocess.SubprocessError) as e:
-            print(f"  FAILED: {e}")
-            res[db] = {"error": str(e)}
-            failed = True
-        if res[db].get("correct") is False:
-            failed = True
+    res, failed = run_each([db for db in DATABASES if db in only], runners, str)
+    failed = failed or any(r.get("correct") is False for r in res.values())
     load_after = [round(x, 2) for x in os.getloadavg()]
 
     print(f"\nSummary  ({args.attempts} attempts, {args.clients} clients, {args.slots} slots, "

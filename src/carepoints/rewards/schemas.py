@@ -8,30 +8,12 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from carepoints.rules.programme import Names, RewardLimit, RewardSpec, check_tier_points
-from carepoints.scheduling.schemas import PatientRef
+from carepoints.scheduling.schemas import ForPatient
 
 Key = Field(min_length=1, max_length=128)
 
 
-class _ForPatient(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    patient_id: str | None = None
-    patient: PatientRef | None = None
-    # a caregiver (another patient) or the service window acting for the patient (代办),
-    # checked against the patient's authorisations and recorded as a proxy action
-    proxy_patient_id: str | None = None
-    service_window: bool = False
-
-    @model_validator(mode="after")
-    def _patient(self) -> _ForPatient:
-        if (self.patient_id is None) == (self.patient is None):
-            raise ValueError("give exactly one of patient_id and patient")
-        if self.proxy_patient_id is not None and self.service_window:
-            raise ValueError("a proxy is a patient or the service window, not both")
-        return self
-
-
-class RedemptionCreate(_ForPatient):
+class RedemptionCreate(ForPatient):
     reward: str = Field(min_length=1, max_length=64)
     quantity: int = Field(default=1, ge=1, le=20)
     idempotency_key: str = Key
@@ -40,7 +22,7 @@ class RedemptionCreate(_ForPatient):
     household: bool = False
 
 
-class FeeOffsetCreate(_ForPatient):
+class FeeOffsetCreate(ForPatient):
     fee_cny: Decimal = Field(ge=0, le=100000, max_digits=9, decimal_places=2)
     idempotency_key: str = Key
     institution_id: str | None = Field(default=None, max_length=36)

@@ -46,7 +46,7 @@ from carepoints.rewards.errors import (
 from carepoints.rewards.schemas import RedemptionCreate, RewardCreate, RewardUpdate
 from carepoints.rules.programme import Programme, RewardSpec
 from carepoints.rules.service import current_settings
-from carepoints.scheduling.schemas import PatientRef
+from carepoints.scheduling.schemas import ForPatient, PatientRef
 
 # Codes are read aloud and typed at the desk: no 0/O or 1/I. 12 of 32 symbols = 60 bits.
 _ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -280,7 +280,7 @@ def redeem(session: Session, data: RedemptionCreate, actor: Actor, now: datetime
     return redemption_doc(session, repo.redemption(conn, rid) or row), True
 
 
-def proxy_check(session: Session, patient_id: str, data: RedemptionCreate | Any, now: datetime
+def proxy_check(session: Session, patient_id: str, data: ForPatient, now: datetime
                 ) -> tuple[str | None, str | None]:
     """(who acted for the patient, the authorisation that lets them) once checked for `redeem`;
     (None, None) when the patient acts themselves."""

@@ -106,24 +106,35 @@ class PatientRef(BaseModel):
         return self
 
 
-class AppointmentCreate(BaseModel):
+class ForPatient(BaseModel):
+    """A request for one patient (by id or external reference), made by the patient or by
+    a caregiver (another patient) or the service window acting for them (代办), checked
+    against the patient's authorisations and recorded as a proxy action."""
+
     model_config = ConfigDict(extra="forbid")
     patient_id: str | None = None
     patient: PatientRef | None = None
+    proxy_patient_id: str | None = Field(default=None, max_length=64)
+    service_window: bool = False
+
+    @model_validator(mode="after")
+    def _patient(self) -> ForPatient:
+        if (self.patient_id is None) == (self.patient is None):
+            raise ValueError("give exactly one of patient_id and patient")
+        if self.proxy_patient_id is not None and self.service_window:
+            raise ValueError("a proxy is a patient or the service window, not both")
+        return self
+
+
+class AppointmentCreate(ForPatient):
     session_id: str
     slot_id: str | None = None
     channel: Pool = "online"
     referral_id: str | None = Field(default=None, min_length=1, max_length=64)
     idempotency_key: str = Field(min_length=1, max_length=128)
-    proxy_patient_id: str | None = Field(default=None, max_length=64)  # a caregiver booking for the patient
-    service_window: bool = False  # the service window booking for the patient
 
     @model_validator(mode="after")
-    def _patient(self) -> AppointmentCreate:
-        if (self.patient_id is None) == (self.patient is None):
-            raise ValueError("give exactly one of patient_id and patient")
-        if self.proxy_patient_id is not None and self.service_window:
-            raise ValueError("a proxy is a patient or the service window, not both")
+    def _referral(self) -> AppointmentCreate:
         if self.channel == "referral" and not self.referral_id:
             raise ValueError("a referral booking needs referral_id")
         return self
