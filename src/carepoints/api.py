@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from carepoints.engagement.care.endpoints import router as care
 from carepoints.enrolment.endpoints import router as patients
 from carepoints.enrolment.household_endpoints import router as households
 from carepoints.events.endpoints import router as events
@@ -12,5 +13,5 @@ from carepoints.security.endpoints import router as auth
 from carepoints.tiers.endpoints import router as tiers
 
 router = APIRouter(prefix="/api/v1")
-for domain in (auth, patients, events, scheduling, tiers, rewards, households, proxies):
+for domain in (auth, patients, events, scheduling, tiers, rewards, households, proxies, care):
     router.include_router(domain)

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     fee_offset_hold_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # the HIS should give up on an offset answer after this long and take the full fee
     fee_offset_timeout_ms: int = Field(default=2000, ge=100, le=60000)
+    # Engagement: health readings (abnormal thresholds), medication, follow-ups, uploads.
+    # (engagement.health settings)
+    # (engagement.learning settings)
+    # (engagement.followups settings)
+    # Notifications: gateways, retries, quiet hours.
+    # (notifications settings)
 
     @property
     def is_sqlite(self) -> bool:

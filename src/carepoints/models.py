@@ -1,6 +1,7 @@
 """Every domain's models, so that Alembic sees one metadata."""
 
 from carepoints.audit.models import AuditEntry
+from carepoints.engagement.care.models import CareAlert
 from carepoints.events.models import Event
 from carepoints.jobs.models import JobRun
 from carepoints.kit.db import Base
@@ -49,6 +50,7 @@ __all__ = [
     "Appointment",
     "AuditEntry",
     "BudgetYear",
+    "CareAlert",
     "Checkpoint",
     "CheckupBooking",
     "CheckupDay",

@@ -53,6 +53,32 @@ MAX_BATCH = 1000
 log = logging.getLogger("carepoints.events")
 _events = table(Event)
 
+# Higher domains react to accepted events in the same transaction without the spine
+# importing them (engagement stores readings and raises care alerts): an observer gets
+# the newly accepted event rows of its type (dicts with id, type, patient_id, source,
+# occurred_at, attributes), never replays or rejected items.
+Observer = Callable[[Session, list[dict[str, Any]], datetime], None]
+_observers: dict[str, list[Observer]] = {}
+
+
+def observe(event_type: str, observer: Observer) -> None:
+    """Register `observer` for accepted events of `event_type` (idempotent)."""
+    bucket = _observers.setdefault(event_type, [])
+    if observer not in bucket:
+        bucket.append(observer)
+
+
+def _notify(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
+    if not _observers:
+        return
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["type"] in _observers:
+            by_type.setdefault(row["type"], []).append(row)
+    for type_, group in by_type.items():
+        for observer in _observers[type_]:
+            observer(session, group, now)
+
 
 def error_item(err: AppError) -> dict[str, Any]:
     return {**err.to_dict(), "status": err.status_code}
@@ -337,6 +363,7 @@ def _run(session: Session, items: list[Item], now: datetime, programmes: Program
     poster.flush()
     store.flush(now)
     enqueue_many(conn, messages, now)
+    _notify(session, rows, now)
 
 
 def _stored(session: Session, items: list[Item]) -> dict[tuple[str, str], tuple[str, str, dict[str, Any]]]:

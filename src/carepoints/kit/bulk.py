@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON, Date, Table
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from carepoints.kit.types import UTCDateTime
@@ -181,3 +183,15 @@ def as_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def upsert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT (with `on_conflict_do_nothing` / `_do_update` and `returning`)."""
+    return (pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table))
+
+
+def insert_new(conn: Connection, table: Table, row: dict[str, Any], key: Sequence[str]) -> bool:
+    """INSERT `row` unless one with the same `key` (a unique constraint) exists; True when
+    this statement inserted it. One statement: concurrent callers cannot both insert."""
+    stmt = upsert(conn, table).values(**row).on_conflict_do_nothing(index_elements=list(key))
+    return conn.execute(stmt.returning(table.c[key[0]])).first() is not None

@@ -15,6 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from carepoints.audit.service import Actor
 from carepoints.kit.errors import UnauthenticatedError
 from carepoints.kit.ids import new_id
 from carepoints.security.errors import (
@@ -40,6 +41,10 @@ class Principal:
 
     def can(self, permission: str) -> bool:
         return allows(self.role, permission)
+
+    def actor(self) -> Actor:
+        """Who this principal is in the audit log."""
+        return Actor(self.kind, self.id, self.role)
 
 
 def _digest(secret: str) -> str:
@@ -129,3 +134,11 @@ def authenticate(session: Session, credential: str, secret_key: str) -> Principa
 
 def deactivate_staff(session: Session, username: str) -> None:
     session.connection().execute(update(StaffUser).where(StaffUser.username == username).values(active=False))
+
+
+def active_staff(session: Session, staff_user_id: str) -> tuple[str, str, str] | None:
+    """(id, username, role) of an active staff user, or None."""
+    row = session.connection().execute(
+        select(StaffUser.id, StaffUser.username, StaffUser.role)
+        .where(StaffUser.id == staff_user_id, StaffUser.active.is_(True))).first()
+    return None if row is None else (row[0], row[1], row[2])

@@ -65,12 +65,6 @@ def history(session: Session, patient_id: str, limit: int) -> list[dict[str, Any
 
 # --- advisors -------------------------------------------------------------------------
 
-def active_staff(session: Session, staff_user_id: str) -> tuple[str, str] | None:
-    row = session.connection().execute(select(_staff.c.id, _staff.c.username).where(
-        _staff.c.id == staff_user_id, _staff.c.active.is_(True))).first()
-    return (row[0], row[1]) if row is not None else None
-
-
 def advisor_of(session: Session, patient_id: str) -> tuple[str, str] | None:
     """(staff user id, username) of the patient's advisor while that user is active."""
     row = session.connection().execute(

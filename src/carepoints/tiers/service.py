@@ -29,6 +29,7 @@ from carepoints.kit.time import add_months, utc_now
 from carepoints.ledger import service as ledger
 from carepoints.ledger.posting import Poster
 from carepoints.patients.errors import PatientNotFoundError
+from carepoints.security import service as security
 from carepoints.tiers import repository as repo
 from carepoints.tiers.errors import AdvisorNotIncludedError, StaffNotFoundError
 from carepoints.tiers.schemas import (
@@ -213,7 +214,7 @@ def assign_advisor(session: Session, patient_id: str, staff_user_id: str | None,
             enqueue_many(session.connection(), [("tiers.advisor_changed", patient_id,
                                                  {"patient_id": patient_id, "staff_user_id": None})], now)
         return None
-    staff = repo.active_staff(session, staff_user_id) if is_id(staff_user_id) else None
+    staff = security.active_staff(session, staff_user_id) if is_id(staff_user_id) else None
     if staff is None:
         raise StaffNotFoundError()
     tier = current[patient_id]
@@ -224,7 +225,7 @@ def assign_advisor(session: Session, patient_id: str, staff_user_id: str | None,
                  tier=tier)
     enqueue_many(session.connection(), [("tiers.advisor_changed", patient_id,
                                          {"patient_id": patient_id, "staff_user_id": staff[0]})], now)
-    return _advisor_doc(staff)
+    return _advisor_doc(staff[:2])
 
 
 def view(session: Session, patient_id: str, now: datetime, settings: TierSettings) -> dict[str, Any]:

@@ -1,0 +1,5 @@
+"""Engagement (DESIGN.md): the services that create the behaviour the programme
+rewards — health check-ins, medication, education and lectures, questionnaires
+and follow-ups, reviews, community, photo tasks, profile items, invites — and
+the care-alert queue that makes the data clinically useful. Every action hands
+its event to the spine (`events.service.ingest`) in the same transaction."""
