@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     # (engagement.health settings)
     # (engagement.learning settings)
     # (engagement.followups settings)
+    # (engagement.community settings)
     # Notifications: gateways, retries, quiet hours.
     # (notifications settings)
 
