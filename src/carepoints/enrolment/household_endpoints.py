@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from carepoints.audit.service import Actor
 from carepoints.enrolment import households
 from carepoints.events.schemas import PatientRef
 from carepoints.kit.db import read_tx, write_tx
@@ -44,16 +43,13 @@ class MemberUpdate(BaseModel):
     can_redeem: bool
 
 
-def _actor(p: Principal) -> Actor:
-    return Actor(p.kind, p.id, p.role)
-
 
 @router.post("/households", status_code=201)
 def create_household(body: HouseholdCreate, principal: Principal = Depends(require("households:write"))) -> JSON:
     """Create a household headed by a patient, with its pooled wallet; the head's earnings credit it from now on."""
     with write_tx() as session:
         head = households.patient_id(session, body.head)
-        return JSON(households.create(session, _actor(principal), body.name, head, utc_now()), status_code=201)
+        return JSON(households.create(session, principal.actor(), body.name, head, utc_now()), status_code=201)
 
 
 @router.get("/households/{household_id}")
@@ -69,7 +65,7 @@ def add_member(household_id: str, body: MemberAdd, principal: Principal = Depend
     """Add a member (409 `households.already_member` when they are in a household already)."""
     with write_tx() as session:
         pid = households.patient_id(session, body.ref())
-        return JSON(households.add_member(session, _actor(principal), household_id, pid, can_redeem=body.can_redeem,
+        return JSON(households.add_member(session, principal.actor(), household_id, pid, can_redeem=body.can_redeem,
                                           now=utc_now()), status_code=201)
 
 
@@ -78,7 +74,7 @@ def update_member(household_id: str, patient_id: str, body: MemberUpdate,
                   principal: Principal = Depends(require("households:write"))) -> JSON:
     """Allow or stop a member redeeming from the household wallet."""
     with write_tx() as session:
-        return JSON(households.set_can_redeem(session, _actor(principal), household_id, patient_id, body.can_redeem,
+        return JSON(households.set_can_redeem(session, principal.actor(), household_id, patient_id, body.can_redeem,
                                               utc_now()))
 
 
@@ -87,7 +83,7 @@ def transfer_head(household_id: str, patient_id: str,
                   principal: Principal = Depends(require("households:write"))) -> JSON:
     """Make a member the head of the household; the former head stays a member."""
     with write_tx() as session:
-        return JSON(households.transfer_head(session, _actor(principal), household_id, patient_id, utc_now()))
+        return JSON(households.transfer_head(session, principal.actor(), household_id, patient_id, utc_now()))
 
 
 @router.post("/households/{household_id}/members/{patient_id}/leave")
@@ -95,4 +91,4 @@ def leave(household_id: str, patient_id: str, principal: Principal = Depends(req
     """The member leaves and takes the unspent points attributed to them back to their own wallet
     (the head only as the last member: 409 `households.head_must_transfer`)."""
     with write_tx() as session:
-        return JSON(households.leave(session, _actor(principal), household_id, patient_id, utc_now()))
+        return JSON(households.leave(session, principal.actor(), household_id, patient_id, utc_now()))

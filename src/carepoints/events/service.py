@@ -68,6 +68,14 @@ def observe(event_type: str, observer: Observer) -> None:
         bucket.append(observer)
 
 
+def unobserve(event_type: str, observer: Observer) -> None:
+    bucket = _observers.get(event_type, [])
+    if observer in bucket:
+        bucket.remove(observer)
+    if not bucket:
+        _observers.pop(event_type, None)
+
+
 def _notify(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
     if not _observers:
         return

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from carepoints.audit import service as audit
-from carepoints.audit.service import Actor
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON
@@ -56,9 +55,6 @@ class ProxyCheck(BaseModel):
     scope: Scope
 
 
-def actor(p: Principal) -> Actor:
-    return Actor(p.kind, p.id, p.role)
-
 
 @router.post("/patients/{patient_id}/proxies", status_code=201)
 def authorise(patient_id: str, body: ProxyCreate, principal: Principal = Depends(require("proxies:write"))) -> JSON:
@@ -67,7 +63,7 @@ def authorise(patient_id: str, body: ProxyCreate, principal: Principal = Depends
     with write_tx() as session:
         doc = proxies.authorise(session, patient_id, body.proxy.ref(), list(body.scopes), now,
                                 guardian=body.relationship == "guardian")
-        audit.record(session, actor(principal), "patients:proxy:authorise", now, subject_id=doc["id"],
+        audit.record(session, principal.actor(), "patients:proxy:authorise", now, subject_id=doc["id"],
                      patient_id=patient_id, kind=doc["kind"], scopes=doc["scopes"])
     return JSON(doc, status_code=201)
 
@@ -79,7 +75,7 @@ def revoke(patient_id: str, authorisation_id: str, principal: Principal = Depend
     with write_tx() as session:
         doc = proxies.revoke(session, patient_id, authorisation_id, now)
         if doc["revoked_at"] == now:  # revoked by this request, not before it
-            audit.record(session, actor(principal), "patients:proxy:revoke", now, subject_id=authorisation_id,
+            audit.record(session, principal.actor(), "patients:proxy:revoke", now, subject_id=authorisation_id,
                          patient_id=patient_id)
     return JSON(doc)
 

@@ -7,7 +7,6 @@ from datetime import date, timedelta
 
 from fastapi import APIRouter, Depends, Query
 
-from carepoints.audit.service import Actor
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import ValidationFailedError
@@ -20,9 +19,6 @@ from carepoints.security.service import Principal
 
 router = APIRouter(tags=["rewards"])
 
-
-def actor(p: Principal) -> Actor:
-    return Actor(p.kind, p.id, p.role)
 
 
 def _day(value: date, name: str) -> date:
@@ -43,14 +39,14 @@ def list_rewards(patient_id: str | None = None, include_inactive: bool = False,
 def create_reward(body: RewardCreate, p: Principal = Depends(require("rewards:write"))) -> JSON:
     """Add a catalogue item (admin)."""
     with write_tx() as session:
-        return JSON(service.create_reward(session, body, actor(p), utc_now()), status_code=201)
+        return JSON(service.create_reward(session, body, p.actor(), utc_now()), status_code=201)
 
 
 @router.patch("/rewards/{code}")
 def update_reward(code: str, body: RewardUpdate, p: Principal = Depends(require("rewards:write"))) -> JSON:
     """Change a catalogue item's price, stock, limit, validity or active flag (admin)."""
     with write_tx() as session:
-        return JSON(service.update_reward(session, code, body, actor(p), utc_now()))
+        return JSON(service.update_reward(session, code, body, p.actor(), utc_now()))
 
 
 @router.post("/redemptions", status_code=201)
@@ -59,7 +55,7 @@ def redeem(body: RedemptionCreate, p: Principal = Depends(require("redemptions:w
     checked in one transaction; coupons, vouchers and privileges come with a code. The same
     `idempotency_key` again → the first redemption (200)."""
     with write_tx() as session:
-        doc, created = service.redeem(session, body, actor(p), utc_now())
+        doc, created = service.redeem(session, body, p.actor(), utc_now())
     return JSON(doc, status_code=201 if created else 200)
 
 
@@ -75,7 +71,7 @@ def refund(redemption_id: str, p: Principal = Depends(require("redemptions:write
     """Refund a redemption whose codes are unused: the unexpired part of its points comes
     back, with the stock and the limit room. Again → the same answer."""
     with write_tx() as session:
-        return JSON(service.refund(session, redemption_id, actor(p), utc_now()))
+        return JSON(service.refund(session, redemption_id, p.actor(), utc_now()))
 
 
 @router.get("/patients/{patient_id}/redemptions")
@@ -105,7 +101,7 @@ def get_coupon(code: str, _p: Principal = Depends(require("coupons:verify"))) ->
 def verify(code: str, body: VerifyIn | None = None, p: Principal = Depends(require("coupons:verify"))) -> JSON:
     """核销: use a code once. Used, expired, refunded and unknown codes are refused with their own code."""
     with write_tx() as session:
-        return JSON(service.verify(session, code, actor(p), utc_now(),
+        return JSON(service.verify(session, code, p.actor(), utc_now(),
                                    institution_id=body.institution_id if body else None))
 
 
@@ -115,7 +111,7 @@ def create_fee_offset(body: FeeOffsetCreate, p: Principal = Depends(require("fee
     after the discount, whole 10-point steps, within the available points), held until the HIS
     commits or voids it. The HIS should wait at most `timeout_ms` and otherwise take the full fee."""
     with write_tx() as session:
-        doc, created = offsets.create(session, body, actor(p), utc_now())
+        doc, created = offsets.create(session, body, p.actor(), utc_now())
     return JSON(doc, status_code=201 if created else 200)
 
 
@@ -140,21 +136,21 @@ def get_fee_offset(offset_id: str, _p: Principal = Depends(require("fee_offsets:
 def commit_fee_offset(offset_id: str, p: Principal = Depends(require("fee_offsets:write"))) -> JSON:
     """The payment succeeded: spend the held points. Again → the same answer."""
     with write_tx() as session:
-        return JSON(offsets.commit(session, offset_id, actor(p), utc_now()))
+        return JSON(offsets.commit(session, offset_id, p.actor(), utc_now()))
 
 
 @router.post("/fee-offsets/{offset_id}/void")
 def void_fee_offset(offset_id: str, p: Principal = Depends(require("fee_offsets:write"))) -> JSON:
     """The payment failed: release the held points. Again → the same answer."""
     with write_tx() as session:
-        return JSON(offsets.void(session, offset_id, actor(p), utc_now()))
+        return JSON(offsets.void(session, offset_id, p.actor(), utc_now()))
 
 
 @router.post("/fee-offsets/{offset_id}/refund")
 def refund_fee_offset(offset_id: str, p: Principal = Depends(require("fee_offsets:write"))) -> JSON:
     """退号 after commit: the offset's points come back."""
     with write_tx() as session:
-        return JSON(offsets.refund(session, offset_id, actor(p), utc_now()))
+        return JSON(offsets.refund(session, offset_id, p.actor(), utc_now()))
 
 
 @router.get("/budget")

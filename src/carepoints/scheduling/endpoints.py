@@ -11,7 +11,6 @@ from datetime import date, datetime
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from carepoints.audit.service import Actor
 from carepoints.kit.db import is_sqlite, read_conn, read_tx, write_tx
 from carepoints.kit.errors import AppError
 from carepoints.kit.time import utc_now
@@ -114,7 +113,7 @@ async def book(body: AppointmentCreate, p: Principal = Depends(require("appointm
     again answers the same appointment (200). With `proxy_patient_id` or `service_window`
     a caregiver books for the patient (代办, the patient's `book` authorisation)."""
     async with _rush.admit(body, utc_now) as now:
-        result = await service.booking_writer.run((body, now, Actor(p.kind, p.id, p.role)))
+        result = await service.booking_writer.run((body, now, p.actor()))
     if isinstance(result, AppError):
         raise result
     doc, created = result

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from carepoints.audit.service import Actor
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON
@@ -33,5 +32,5 @@ def put_advisor(patient_id: str, body: AdvisorAssign, principal: Principal = Dep
     with write_tx() as session:
         advisor = service.assign_advisor(session, patient_id, body.staff_user_id, now,
                                          service.settings_at(session, now),
-                                         actor=Actor(principal.kind, principal.id, principal.role))
+                                         actor=principal.actor())
     return JSON({"advisor": advisor})
