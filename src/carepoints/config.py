@@ -59,11 +59,62 @@ class Settings(BaseSettings):
     fee_offset_timeout_ms: int = Field(default=2000, ge=100, le=60000)
     # Engagement: health readings (abnormal thresholds), medication, follow-ups, uploads.
     # (engagement.health settings)
+    # abnormal readings (inclusive): a care alert for the team and one advice message to the patient
+    alert_sbp: int = Field(default=180, ge=100, le=300)
+    alert_dbp: int = Field(default=110, ge=60, le=200)
+    alert_glucose_high: float = Field(default=16.7, ge=5.0, le=33.3)
+    alert_glucose_low: float = Field(default=3.9, ge=1.1, le=10.0)
+    # readings taken longer ago than this (an HIS backfill) are stored and flagged but alert nobody
+    alert_reading_max_age_hours: int = Field(default=72, ge=1, le=24 * 365)
+    # a dose check-in without scheduled_for takes the nearest planned time within this window
+    medication_window_minutes: int = Field(default=120, ge=5, le=12 * 60)
+    # inactivity care alerts: readings on >= min_days of the lookback days, then none for gap days
+    inactivity_min_days: int = Field(default=10, ge=1, le=366)
+    inactivity_lookback_days: int = Field(default=30, ge=1, le=366)
+    inactivity_gap_days: int = Field(default=3, ge=1, le=90)
+    # critical lab values also message the patient (approved wording) only when enabled
+    critical_value_notify_patient: bool = False
     # (engagement.learning settings)
+    # a review whose normalised text is at least this similar (difflib ratio) to one of the
+    # same patient's earlier reviews is stored but earns nothing
+    review_repeat_similarity: float = Field(default=0.8, ge=0.5, le=1.0)
+    # lecture sign-in at the door opens this long before the start and closes this long after the end
+    lecture_sign_in_before_minutes: int = Field(default=60, ge=0, le=24 * 60)
+    lecture_sign_in_after_minutes: int = Field(default=30, ge=0, le=24 * 60)
     # (engagement.followups settings)
+    # follow-up steps after a discharge or surgery, in days (a plan may give its own)
+    followup_offsets: str = Field(default="3,7,30", pattern=r"^([1-9][0-9]{0,2})(,[1-9][0-9]{0,2}){0,9}$")
+    # a step is due on its day and this many days after; then overdue (a care alert)
+    followup_due_window_days: int = Field(default=2, ge=0, le=30)
     # (engagement.community settings)
+    # photo check-ins: the largest accepted upload (bytes) and image (pixels)
+    photo_max_bytes: int = Field(default=5 * 1024 * 1024, ge=10_000, le=50 * 1024 * 1024)
+    photo_max_pixels: int = Field(default=40_000_000, ge=10_000, le=200_000_000)
+    # an invite code can be accepted only by a patient enrolled at most this many days ago
+    invite_window_days: int = Field(default=30, ge=1, le=365)
     # Notifications: gateways, retries, quiet hours.
     # (notifications settings)
+    # in-app inbox wording overrides: a YAML file of approved templates (see notifications/templates.py)
+    notification_templates: str = Field(default="", max_length=500)
+    # SMS / WeChat template-message gateways (HTTP, JSON); unset = the channel is not offered
+    sms_gateway_url: str = Field(default="", max_length=500)
+    sms_gateway_token: str = Field(default="", max_length=500)
+    wechat_gateway_url: str = Field(default="", max_length=500)
+    wechat_gateway_token: str = Field(default="", max_length=500)
+    # WeChat template ids by template key: "points.changed=TPL_ID,appointment.reminder=TPL_ID2"
+    wechat_template_ids: str = Field(default="", max_length=4000)
+    notify_http_timeout_seconds: float = Field(default=10.0, ge=0.5, le=120)
+    notify_max_attempts: int = Field(default=8, ge=1, le=50)
+    notify_backoff_base_seconds: int = Field(default=30, ge=1, le=3600)
+    notify_backoff_cap_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    # a claimed delivery not finished within this long (a crashed worker) is claimed again
+    notify_lease_seconds: int = Field(default=120, ge=10, le=3600)
+    notify_batch_size: int = Field(default=100, ge=1, le=1000)
+    # at most this many outbox rows and deliveries per `send-notifications` run
+    notify_max_per_run: int = Field(default=5000, ge=1, le=1_000_000)
+    # default quiet hours (local, HH:MM-HH:MM; empty = none): SMS/WeChat wait until the end
+    notify_quiet_hours: str = Field(default="21:30-07:30",
+                                    pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$")
 
     @property
     def is_sqlite(self) -> bool:

@@ -2,11 +2,26 @@
 
 from carepoints.audit.models import AuditEntry
 from carepoints.engagement.care.models import CareAlert
+from carepoints.engagement.community.models import CommunityPost, Invite, InviteCode, Photo, PhotoTask
+from carepoints.engagement.followups.models import FollowupPlan, FollowupStep, Questionnaire, QuestionnaireResponse
+from carepoints.engagement.health.models import HealthMeasurement, MedicationDose, MedicationPlan, PatientCondition
+from carepoints.engagement.learning.models import (
+    EducationCompletion,
+    EducationItem,
+    EducationLabel,
+    Lecture,
+    LectureAttendance,
+    LectureRegistration,
+    ProfileItem,
+    QuizAttempt,
+    Review,
+)
 from carepoints.events.models import Event
 from carepoints.jobs.models import JobRun
 from carepoints.kit.db import Base
 from carepoints.kit.outbox import OutboxMessage
 from carepoints.ledger.models import Account, Allocation, Checkpoint, Hold, HoldLot, Lot, Transfer
+from carepoints.notifications.models import Delivery, InboxMessage, Preference, SentMark, WebhookSubscription
 from carepoints.patients.models import (
     Consent,
     ExternalId,
@@ -57,31 +72,57 @@ __all__ = [
     "CheckupPackage",
     "ClinicSession",
     "Clinician",
+    "CommunityPost",
     "Consent",
     "Counter",
     "Coupon",
+    "Delivery",
     "Department",
+    "EducationCompletion",
+    "EducationItem",
+    "EducationLabel",
     "Event",
     "ExternalId",
     "FeeOffset",
+    "FollowupPlan",
+    "FollowupStep",
+    "HealthMeasurement",
     "Hold",
     "HoldLot",
     "Household",
     "HouseholdMember",
+    "InboxMessage",
     "Institution",
+    "Invite",
+    "InviteCode",
     "JobRun",
+    "Lecture",
+    "LectureAttendance",
+    "LectureRegistration",
     "Lot",
+    "MedicationDose",
+    "MedicationPlan",
     "NoShow",
     "OutboxMessage",
     "Patient",
     "PatientAdvisor",
+    "PatientCondition",
+    "Photo",
+    "PhotoTask",
+    "Preference",
+    "ProfileItem",
     "ProgramRule",
     "ProgramVersion",
     "ProxyAuthorisation",
+    "Questionnaire",
+    "QuestionnaireResponse",
+    "QuizAttempt",
     "Redemption",
     "Resource",
+    "Review",
     "Reward",
     "RewardUsage",
+    "SentMark",
     "SessionTemplate",
     "Slot",
     "StaffUser",
@@ -90,5 +131,6 @@ __all__ = [
     "TierChange",
     "Transfer",
     "WaitlistEntry",
+    "WebhookSubscription",
     "metadata",
 ]

@@ -236,14 +236,15 @@ def test_source_and_source_event_id_are_required(field: str, missing: str | None
 
 
 @pytest.mark.parametrize(("changes", "ok"), [
-    ({"systolic": 40, "diastolic": 20}, True),
+    ({"systolic": 50, "diastolic": 30}, True),
     ({"systolic": 300, "diastolic": 200}, True),
-    ({"systolic": 39}, False),
+    ({"systolic": 49}, False),
     ({"systolic": 301}, False),
-    ({"diastolic": 19}, False),
+    ({"diastolic": 29}, False),
     ({"diastolic": 201}, False),
-    ({"pulse": 20}, True),
-    ({"pulse": 19}, False),
+    ({"systolic": 120, "diastolic": 120}, False),  # the diastolic value is below the systolic one
+    ({"pulse": 30}, True),
+    ({"pulse": 29}, False),
     ({"pulse": 251}, False),
     ({"systolic": None}, False),  # blood pressure needs both values
     ({"diastolic": None}, False),
@@ -261,7 +262,7 @@ def test_blood_pressure_ranges(changes: dict[str, Any], ok: bool) -> None:
         assert all(loc[0] == "attributes" for loc in locs(error))
 
 
-@pytest.mark.parametrize(("glucose", "ok"), [(0.5, True), (40, True), (0.49, False), (40.1, False), (None, False)])
+@pytest.mark.parametrize(("glucose", "ok"), [(1.1, True), (33.3, True), (1.09, False), (33.31, False), (None, False)])
 def test_glucose_range(glucose: float | None, ok: bool) -> None:
     attrs: dict[str, Any] = {"kind": "blood_glucose", "provenance": "self_reported"}
     if glucose is not None:

@@ -311,6 +311,17 @@ def test_medication_daily_cap_is_30() -> None:
     assert got(p.send("medication.taken", local(2026, 6, 16, 0), plan_id="M1")) == [("medication", 10)]
 
 
+def test_medication_pays_once_per_planned_time() -> None:
+    p = Patient()
+    planned = local(2026, 6, 15, 8).isoformat()
+    first = p.send("medication.taken", local(2026, 6, 15, 8), plan_id="M1", scheduled_for=planned)
+    again = p.send("medication.taken", local(2026, 6, 15, 9), plan_id="M1", scheduled_for=planned)
+    other = p.send("medication.taken", local(2026, 6, 15, 20), plan_id="M1",
+                   scheduled_for=local(2026, 6, 15, 20).isoformat())
+    assert [got(d) for d in (first, again, other)] == [[("medication", 10)], [], [("medication", 10)]]
+    assert [c for c, _m in said(again)] == ["rules.once_per_plan_scheduled_for"]
+
+
 def test_daily_points_cap_truncates_to_the_remaining_room() -> None:
     programmes = custom([{"code": "post", "names": {"zh": "分享", "en": "Post"},
                           "event": "community.post_approved", "points": 15, "limits": {"daily_points": 20}}])

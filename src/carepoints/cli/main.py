@@ -49,17 +49,27 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
 
 @app.command()
-def worker(tick: float = 20.0) -> None:
-    """Run the periodic jobs at their fixed local times (production)."""
+def worker(tick: Annotated[float, typer.Option(min=0.5, max=600)] = 5.0) -> None:
+    """Run the periodic jobs at their fixed local times and send notifications every few
+    seconds (production); several workers may run at once."""
+    import signal
+
     from carepoints.jobs.scheduler import Scheduler
 
+    def _terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (process managers) stops as cleanly as Ctrl-C
+
     bootstrap.prepare()
+    signal.signal(signal.SIGTERM, _terminate)
     scheduler = Scheduler(tick)
     scheduler.start()
+    typer.echo(f"carepoints worker running (tick {tick:g}s); Ctrl-C stops it")
     try:
-        while True:
-            time.sleep(3600)
+        while scheduler.running:
+            time.sleep(1)
     except KeyboardInterrupt:
+        pass
+    finally:
         scheduler.stop()
 
 

@@ -3,3 +3,11 @@ rewards — health check-ins, medication, education and lectures, questionnaires
 and follow-ups, reviews, community, photo tasks, profile items, invites — and
 the care-alert queue that makes the data clinically useful. Every action hands
 its event to the spine (`events.service.ingest`) in the same transaction."""
+
+from carepoints.engagement.health import observers as _observers
+
+_observers.connect()
+
+from carepoints.engagement.community import observers as _community  # noqa: E402
+
+_community.connect()

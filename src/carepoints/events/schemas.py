@@ -73,18 +73,30 @@ class SelfService(_Attrs):
     kiosk_id: str | None = None
 
 
+# Plausibility ranges of health readings (inclusive), in one place: every entry path
+# (POST /events, FHIR, engagement.health) rejects values outside them with a 422.
+SYSTOLIC_RANGE = (50, 300)  # mmHg
+DIASTOLIC_RANGE = (30, 200)  # mmHg, and below the systolic value
+PULSE_RANGE = (30, 250)  # beats per minute
+GLUCOSE_RANGE = (1.1, 33.3)  # mmol/L
+MG_DL_PER_MMOL_L = 18.0
+
+
 class Measurement(_Attrs):
     kind: Literal["blood_pressure", "blood_glucose"]
-    systolic: int | None = Field(default=None, ge=40, le=300)
-    diastolic: int | None = Field(default=None, ge=20, le=200)
-    pulse: int | None = Field(default=None, ge=20, le=250)
-    glucose_mmol_l: float | None = Field(default=None, ge=0.5, le=40)
+    systolic: int | None = Field(default=None, ge=SYSTOLIC_RANGE[0], le=SYSTOLIC_RANGE[1])
+    diastolic: int | None = Field(default=None, ge=DIASTOLIC_RANGE[0], le=DIASTOLIC_RANGE[1])
+    pulse: int | None = Field(default=None, ge=PULSE_RANGE[0], le=PULSE_RANGE[1])
+    glucose_mmol_l: float | None = Field(default=None, ge=GLUCOSE_RANGE[0], le=GLUCOSE_RANGE[1])
     provenance: Literal["self_reported", "device", "clinic"]
 
     @model_validator(mode="after")
     def _values(self) -> Measurement:
-        if self.kind == "blood_pressure" and (self.systolic is None or self.diastolic is None):
-            raise ValueError("blood_pressure needs systolic and diastolic")
+        if self.kind == "blood_pressure":
+            if self.systolic is None or self.diastolic is None:
+                raise ValueError("blood_pressure needs systolic and diastolic")
+            if self.diastolic >= self.systolic:
+                raise ValueError("diastolic must be below systolic")
         if self.kind == "blood_glucose" and self.glucose_mmol_l is None:
             raise ValueError("blood_glucose needs glucose_mmol_l")
         return self

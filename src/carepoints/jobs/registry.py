@@ -11,12 +11,16 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from carepoints.config import get_settings
+from carepoints.engagement.followups import tasks as followups
+from carepoints.engagement.health import tasks as health
 from carepoints.jobs.models import JobRun
 from carepoints.kit.db import drain, table, write_tx
 from carepoints.kit.ids import new_id
 from carepoints.kit.time import utc_now
-from carepoints.ledger import integrity
+from carepoints.ledger import integrity, notices
 from carepoints.ledger import service as ledger
+from carepoints.notifications import tasks as notifications
+from carepoints.rules import service as rules
 from carepoints.scheduling import tasks as scheduling
 from carepoints.tiers import tasks as tiers
 
@@ -41,7 +45,21 @@ def ledger_seal_checkpoint(now: datetime) -> dict[str, Any]:
         return integrity.seal_checkpoint(session, settings.checkpoint_key, now, settings.checkpoint_path())
 
 
+def ledger_notify_expiring_points(now: datetime) -> dict[str, Any]:
+    with write_tx() as session:
+        prog = rules.current_settings(session, now)
+        return {"notices": notices.notify_expiring(session, now, prog.settings.expiring_notice_days, prog.tz)}
+
+
+def engagement_care_alerts(now: datetime) -> dict[str, Any]:
+    """`care-alerts`: each care-alert step in turn: inactivity, then overdue follow-ups."""
+    return {**health.flag_inactivity(now), "overdue_followups": followups.flag_overdue_followups(now)["alerts"]}
+
+
 JOBS: dict[str, Callable[[datetime], dict[str, Any]]] = {
+    "care-alerts": engagement_care_alerts,
+    "remind-followups": followups.remind_followups,
+    "remind-medication": health.remind_medication,
     "expire-points": ledger_expire_points,
     "expire-holds": ledger_expire_holds,
     "seal-checkpoint": ledger_seal_checkpoint,
@@ -50,10 +68,16 @@ JOBS: dict[str, Callable[[datetime], dict[str, Any]]] = {
     "release-reserved-slots": scheduling.release_reserved_slots,
     "expire-waitlist-offers": scheduling.expire_waitlist_offers,
     "recompute-tiers": tiers.recompute_tiers,
+    "send-notifications": notifications.send_notifications,
+    "remind-appointments": scheduling.remind_appointments,
+    "notify-expiring-points": ledger_notify_expiring_points,
 }
 
 # Fixed local times (hour, minute) or an interval, never "at start-up".
 SCHEDULE: dict[str, tuple[int, int] | timedelta] = {
+    "remind-followups": (9, 30),
+    "care-alerts": (8, 0),  # a follow-up step is overdue from local midnight
+    "remind-medication": timedelta(minutes=5),
     "expire-points": (2, 0),
     "seal-checkpoint": (3, 30),
     "expire-holds": timedelta(minutes=5),
@@ -62,6 +86,9 @@ SCHEDULE: dict[str, tuple[int, int] | timedelta] = {
     "release-reserved-slots": timedelta(minutes=5),
     "expire-waitlist-offers": timedelta(minutes=1),
     "recompute-tiers": (2, 30),  # after expire-points; the only time a tier goes down
+    "send-notifications": timedelta(seconds=10),
+    "remind-appointments": (18, 0),  # the evening before
+    "notify-expiring-points": (10, 0),  # a civil hour, after expire-points
 }
 
 

@@ -371,7 +371,14 @@ def rule_limits(prog: CompiledProgramme, rule: Rule, ev: EventView, day: date) -
         base = cache[(rule.code, day)] = tuple(
             (None if spec.kind == "once" else limit_key(rule.code, spec, {}, day), spec)
             for spec in prog.limits[rule.code])
-    return [(key if key is not None else limit_key(rule.code, spec, ev.attributes, day), spec) for key, spec in base]
+    out: list[tuple[str, LimitSpec]] = []
+    for key, spec in base:
+        if key is None:
+            if any(ev.attributes.get(a) is None for a in spec.attrs):
+                continue  # the event names no such item (a dose without its planned time): not limited once
+            key = limit_key(rule.code, spec, ev.attributes, day)
+        out.append((key, spec))
+    return out
 
 
 def day_key(group: str, day: date) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from carepoints.kit.db import drain, write_tx
-from carepoints.scheduling import service, waitlist
+from carepoints.scheduling import reminders, service, waitlist
 
 GENERATE_DAYS_AHEAD = 14  # sessions exist two weeks ahead; they open at their release time
 
@@ -28,3 +28,8 @@ def release_reserved_slots(now: datetime) -> dict[str, Any]:
 
 def expire_waitlist_offers(now: datetime) -> dict[str, Any]:
     return {"offers": drain(lambda session: waitlist.expire_offers(session, now))}
+
+
+def remind_appointments(now: datetime) -> dict[str, Any]:
+    with write_tx() as session:
+        return {"reminders": reminders.remind_tomorrow(session, now)}

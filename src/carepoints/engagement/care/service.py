@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from carepoints.audit import service as audit
@@ -65,11 +65,15 @@ def get(session: Session, alert_id: str, *, lock: bool = False) -> dict[str, Any
     return _doc(row)
 
 
+_rank = case((_alerts.c.severity == "critical", 0), (_alerts.c.severity == "high", 1), else_=2)
+
+
 def queue(session: Session, *, status: Sequence[str] = ("open", "acknowledged"), kind: str | None = None,
           patient_id: str | None = None, assigned_to: str | None = None, limit: int = 100,
           before: str | None = None) -> dict[str, Any]:
-    """Alerts, critical first then oldest first within a severity; `before` pages by id."""
-    order = {"critical": 0, "high": 1, "normal": 2}
+    """Alerts in queue order: critical first, then high, then normal, oldest first within a
+    severity, across pages. `before` is the `next` of the previous page: the alert after
+    which this page starts (an unknown one starts from the top)."""
     stmt = select(_alerts).where(_alerts.c.status.in_(list(status)))
     if kind is not None:
         stmt = stmt.where(_alerts.c.kind == kind)
@@ -77,12 +81,16 @@ def queue(session: Session, *, status: Sequence[str] = ("open", "acknowledged"),
         stmt = stmt.where(_alerts.c.patient_id == patient_id)
     if assigned_to is not None:
         stmt = stmt.where(_alerts.c.assigned_to == assigned_to)
-    if before is not None:
-        stmt = stmt.where(_alerts.c.id < before)
-    rows = session.connection().execute(stmt.order_by(_alerts.c.id.desc()).limit(limit + 1)).mappings().all()
+    conn = session.connection()
+    cursor = conn.execute(select(_rank, _alerts.c.created_at, _alerts.c.id).where(_alerts.c.id == before)).first() \
+        if before is not None and is_id(before) else None
+    if cursor is not None:
+        rank, at, aid = cursor
+        stmt = stmt.where(or_(_rank > rank, and_(_rank == rank, or_(
+            _alerts.c.created_at > at, and_(_alerts.c.created_at == at, _alerts.c.id > aid)))))
+    rows = conn.execute(stmt.order_by(_rank, _alerts.c.created_at, _alerts.c.id).limit(limit + 1)).mappings().all()
     more = len(rows) > limit
-    items = sorted((_doc(r) for r in rows[:limit]), key=lambda d: (order[d["severity"]], d["created_at"]))
-    return {"items": items, "next": rows[limit - 1]["id"] if more else None}
+    return {"items": [_doc(r) for r in rows[:limit]], "next": rows[limit - 1]["id"] if more else None}
 
 
 def _change(session: Session, alert_id: str, actor: Actor, action: str, now: datetime,

@@ -1,0 +1,307 @@
+"""Message templates: topic (or `topic.variant`) → audience, default channels and
+zh-CN / English wording with `{param}` placeholders filled from the outbox
+payload (ids, codes and numbers) and a few values derived from it (local times,
+tier names). Wording never names a diagnosis, a department or a health value;
+hospitals replace it with their own approved text through a YAML file
+(`CAREPOINTS_NOTIFICATION_TEMPLATES`):
+
+    templates:
+      points.changed.earned:
+        zh: {title: 积分到账, body: "您获得了 {points} 积分。"}
+        en: {title: Points added, body: "You earned {points} points."}
+        channels: [inbox, sms]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from carepoints.kit.time import as_utc
+
+
+class Audience(StrEnum):
+    patient = "patient"
+    care_team = "care_team"
+    staff = "staff"  # the staff user named in the payload (and the care team)
+    admins = "admins"
+    none = "none"  # webhooks only
+
+
+CHANNELS = ("inbox", "sms", "wechat")
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+_ANY_BRACE = re.compile(r"[{}]")
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    key: str
+    audience: Audience
+    channels: tuple[str, ...]
+    zh: tuple[str, str]  # title, body
+    en: tuple[str, str]
+    urgent: bool = False  # ignores quiet hours; flagged in the staff inbox
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    key: str
+    title_zh: str
+    body_zh: str
+    title_en: str
+    body_en: str
+
+    def text(self, language: str) -> tuple[str, str]:
+        return (self.title_en, self.body_en) if language == "en" else (self.title_zh, self.body_zh)
+
+
+class RenderError(Exception):
+    """A template names a parameter the payload does not carry."""
+
+
+_P = Audience.patient
+_ALL = ("inbox", "sms", "wechat")
+_NO_SMS = ("inbox", "wechat")
+_MY_APPTS = "可在“我的预约”中查看详情。"
+
+BUILTIN: dict[str, Template] = {t.key: t for t in (
+    Template("points.changed.earned", _P, _NO_SMS, ("积分到账", "您获得了 {points} 积分,当前余额 {balance} 积分。"),
+             ("Points added", "You earned {points} points. Your balance is {balance} points.")),
+    Template("points.changed.deducted", _P, _NO_SMS,
+             ("积分变动", "您的积分减少了 {abs_points} 积分,当前余额 {balance} 积分。"),
+             ("Points deducted", "{abs_points} points were deducted. Your balance is {balance} points.")),
+    Template("points.changed", _P, _NO_SMS, ("积分变动", "您的积分有变动,当前余额 {balance} 积分。"),
+             ("Points changed", "Your points changed. Your balance is {balance} points.")),
+    Template("points.expiring", _P, _ALL,
+             ("积分即将到期", "您有 {points} 积分将于 {expires_date} 到期,请及时使用。"),
+             ("Points expiring", "{points} of your points expire on {expires_date}. Use them before then.")),
+    Template("appointment.booked", _P, _NO_SMS, ("预约成功", "您的预约已成功,请按时就诊。" + _MY_APPTS),
+             ("Appointment booked", "Your appointment is booked. Details are under My appointments.")),
+    Template("appointment.reminder", _P, _ALL,
+             ("就诊提醒", "温馨提示:您预约的就诊时间为 {slot_time},请提前到院签到。如不能按时就诊,请提前取消预约。"),
+             ("Appointment reminder", "Reminder: your appointment is at {slot_time}. Please check in a little early; "
+                                      "if you cannot come, cancel in advance.")),
+    Template("appointment.cancelled", _P, _NO_SMS, ("预约已取消", "您的预约已取消。" + _MY_APPTS),
+             ("Appointment cancelled", "Your appointment has been cancelled.")),
+    Template("appointment.cancelled_by_hospital", _P, _ALL,
+             ("预约取消通知", "很抱歉,因医院安排调整,您的一个预约已取消,请在“我的预约”中查看并重新预约。"),
+             ("Appointment cancelled by the hospital", "We are sorry: the hospital had to cancel one of your "
+                                                       "appointments. Please see My appointments to book again.")),
+    Template("appointment.no_show", _P, _NO_SMS,
+             ("爽约提醒", "您有一个预约未按时就诊。如有疑问,请联系积分服务窗口。"),
+             ("Missed appointment", "You missed an appointment. Ask the service desk if you have questions.")),
+    Template("appointment.waitlist.offered", _P, _ALL,
+             ("候补有号", "您候补的号源现已有空位,请尽快在“我的预约”中确认。"),
+             ("Waitlist slot available", "A slot you were waiting for is free. Please confirm it soon under "
+                                         "My appointments.")),
+    Template("appointment.waitlist.booked", _P, _ALL, ("候补成功", "候补成功,已为您预约。" + _MY_APPTS),
+             ("Waitlist booked", "Your waitlist request is booked. Details are under My appointments.")),
+    Template("appointment.waitlist", _P, _NO_SMS, ("候补状态更新", "您的候补状态有更新。" + _MY_APPTS),
+             ("Waitlist update", "Your waitlist request changed. Details are under My appointments.")),
+    Template("checkup.booked", _P, _NO_SMS, ("体检预约成功", "您的体检预约已成功,请按时到院。"),
+             ("Check-up booked", "Your health check-up is booked.")),
+    Template("rewards.redeemed", _P, _NO_SMS, ("兑换成功", "兑换成功,可在“我的兑换”中查看。"),
+             ("Redeemed", "Your redemption succeeded. See My redemptions.")),
+    Template("rewards.budget_alert", Audience.admins, ("inbox",),
+             ("兑换预算提醒", "{year} 年度积分兑换预算已使用 {percent}%。"),
+             ("Redemption budget", "{percent}% of the {year} redemption budget is used.")),
+    Template("tiers.changed", _P, _NO_SMS, ("会员等级变更", "您的会员等级已变更为{to_zh}。"),
+             ("Tier changed", "Your tier is now {to_en}.")),
+    Template("tiers.advisor_changed", _P, _NO_SMS, ("健康顾问变更", "您的专属健康顾问已更新,可在个人中心查看。"),
+             ("Health advisor", "Your personal health advisor has changed.")),
+    Template("care.alert", Audience.care_team, ("inbox",),
+             ("新的关怀提醒", "新的关怀提醒({kind_zh},{severity_zh}),请在关怀队列中处理。提醒编号 {alert_id}。"),
+             ("New care alert", "New care alert ({kind_en}, {severity_en}) in the care queue: {alert_id}.")),
+    Template("health.advice.bp_high", _P, ("inbox",),
+             ("测量提醒", "您本次测量的血压偏高。请休息后复测;如有胸痛、头痛、视物模糊等不适,请及时就医或拨打120。"
+                         "医护人员已收到提醒。"),
+             ("About your reading", "This blood pressure reading is higher than expected. Rest and measure again; "
+                                    "if you have chest pain, headache or blurred vision, see a doctor or call 120. "
+                                    "Your care team has been told.")),
+    Template("health.advice.glucose_high", _P, ("inbox",),
+             ("测量提醒", "您本次测量的血糖偏高。请按医嘱用药并注意饮食,稍后复测;如有口渴明显、乏力、恶心等不适,"
+                         "请及时就医。医护人员已收到提醒。"),
+             ("About your reading", "This blood glucose reading is higher than expected. Take your medicine as "
+                                    "prescribed and measure again later; if you feel very thirsty, weak or sick, "
+                                    "see a doctor. Your care team has been told.")),
+    Template("health.advice.glucose_low", _P, ("inbox",),
+             ("测量提醒", "您本次测量的血糖偏低。请立即进食含糖食物或饮料,15分钟后复测;如有心慌、出汗、头晕等不适"
+                         "未缓解,请及时就医或拨打120。医护人员已收到提醒。"),
+             ("About your reading", "This blood glucose reading is lower than expected. Eat or drink something "
+                                    "sugary now and measure again in 15 minutes; if palpitations, sweating or "
+                                    "dizziness do not pass, see a doctor or call 120. Your care team has been told.")),
+    Template("health.advice", _P, ("inbox",),
+             ("测量提醒", "您本次的测量结果需要关注。请休息后复测;如有不适,请及时就医。医护人员已收到提醒。"),
+             ("About your reading", "This reading needs attention. Rest and measure again; if you feel unwell, "
+                                    "see a doctor. Your care team has been told.")),
+    Template("care.inactivity", _P, _ALL,
+             ("关怀提醒", "好久不见!最近身体还好吗?记得按时测量、按时服药,有需要随时联系我们。"),
+             ("Thinking of you", "We have not seen you for a while. Remember your readings and medicines, "
+                                 "and contact us whenever you need.")),
+    Template("lab.critical_value", Audience.staff, ("inbox",),
+             ("危急值提醒", "有一项检验危急值待处理,请立即查看(提醒编号 {alert_id})。"),
+             ("Critical value", "A critical lab value needs action now (alert {alert_id})."), urgent=True),
+    Template("lab.critical_value.patient", _P, _ALL,
+             ("重要提醒", "医院有一项重要信息需要与您沟通,请尽快联系医院或留意医护人员来电。"),
+             ("Important", "The hospital needs to talk to you. Please contact the hospital soon or "
+                           "expect a call from your care team.")),
+    Template("medication.reminder", _P, _ALL, ("用药提醒", "用药提醒:请按医嘱按时用药({scheduled_time})。"),
+             ("Medication reminder", "Reminder: please take your medicine as prescribed ({scheduled_time}).")),
+    Template("followup.due", _P, _ALL,
+             ("随访提醒", "您有一项随访问卷待完成,请在 {due_date} 前填写。"),
+             ("Follow-up due", "A follow-up questionnaire is waiting for you; please answer it by {due_date}.")),
+    Template("community.post_rejected", _P, ("inbox",),
+             ("内容未通过审核", "您发布的内容未通过审核,可修改后重新发布。"),
+             ("Post not approved", "Your post was not approved. You may edit it and post again.")),
+)}
+
+_TIERS = {"standard": ("普通", "Standard"), "silver": ("银卡", "Silver"), "gold": ("金卡", "Gold")}
+_KINDS = {"abnormal_reading": ("异常读数", "abnormal reading"), "abnormal_answer": ("异常答卷", "abnormal answer"),
+          "overdue_followup": ("随访逾期", "overdue follow-up"), "inactivity": ("长期未活跃", "inactivity"),
+          "critical_value": ("危急值", "critical value")}
+_SEVERITIES = {"normal": ("一般", "normal"), "high": ("较高", "high"), "critical": ("紧急", "critical")}
+
+
+def variant_of(topic: str, payload: dict[str, Any]) -> str | None:
+    """The template variant a payload asks for (`variant`, or what the topic implies)."""
+    if topic == "points.changed" and isinstance(payload.get("points"), int):
+        return "earned" if payload["points"] > 0 else "deducted"
+    if topic == "appointment.waitlist":
+        return str(payload["event"]) if payload.get("event") else None
+    variant = payload.get("variant")
+    return str(variant) if variant else None
+
+
+def _local(value: Any, tz: ZoneInfo, fmt: str) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return as_utc(parsed).astimezone(tz).strftime(fmt) if parsed.tzinfo else None
+
+
+def params_of(payload: dict[str, Any], tz: ZoneInfo) -> dict[str, str]:
+    """The placeholder values: the payload's scalars and values derived from them."""
+    out = {k: str(v) for k, v in payload.items() if isinstance(v, str | int | float) and not isinstance(v, bool)}
+    if isinstance(payload.get("points"), int):
+        out["abs_points"] = str(abs(payload["points"]))
+    for src, name, fmt in (("slot_start", "slot_time", "%Y-%m-%d %H:%M"), ("expires_at", "expires_date", "%Y-%m-%d"),
+                           ("due_at", "due_date", "%Y-%m-%d"), ("scheduled_for", "scheduled_time", "%H:%M")):
+        local = _local(payload.get(src), tz, fmt)
+        if local is not None:
+            out[name] = local
+    for src, names in (("to", _TIERS), ("kind", _KINDS), ("severity", _SEVERITIES)):
+        value = payload.get(src)
+        if isinstance(value, str):
+            zh, en = names.get(value, (value, value))
+            out[f"{src}_zh"], out[f"{src}_en"] = zh, en
+    return out
+
+
+def fill(text: str, params: dict[str, str]) -> str:
+    def one(m: re.Match[str]) -> str:
+        if m[1] not in params:
+            raise RenderError(m[1])
+        return params[m[1]]
+
+    return PLACEHOLDER.sub(one, text)
+
+
+def render(template: Template, params: dict[str, str]) -> Rendered:
+    return Rendered(template.key, fill(template.zh[0], params), fill(template.zh[1], params),
+                    fill(template.en[0], params), fill(template.en[1], params))
+
+
+# --- hospital overrides -------------------------------------------------------------------
+
+
+def _check_text(value: str) -> str:
+    # only {name} placeholders: no attribute access, no format specs
+    if _ANY_BRACE.search(PLACEHOLDER.sub("", value)):
+        raise ValueError("only {name} placeholders are allowed")
+    return value
+
+
+class _Text(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=1000)
+
+    def pair(self) -> tuple[str, str]:
+        return _check_text(self.title), _check_text(self.body)
+
+
+class _Override(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    zh: _Text | None = None
+    en: _Text | None = None
+    channels: list[str] | None = Field(default=None, max_length=3)
+    audience: Audience | None = None
+    urgent: bool | None = None
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    templates: dict[str, _Override]
+
+
+class TemplateFileError(Exception):
+    """The hospital's template file cannot be used (named in the message, no content)."""
+
+
+def _merge(key: str, base: Template | None, o: _Override) -> Template:
+    if o.channels is not None and any(c not in CHANNELS for c in o.channels):
+        raise TemplateFileError(f"{key}: channels must be among {', '.join(CHANNELS)}")
+    if base is None:
+        if o.audience is None or o.zh is None or o.en is None:
+            raise TemplateFileError(f"{key}: a new template needs audience, zh and en")
+        base = Template(key, o.audience, ("inbox",), o.zh.pair(), o.en.pair())
+    try:
+        return replace(base, zh=o.zh.pair() if o.zh else base.zh, en=o.en.pair() if o.en else base.en,
+                       channels=tuple(o.channels) if o.channels is not None else base.channels,
+                       audience=o.audience or base.audience, urgent=base.urgent if o.urgent is None else o.urgent)
+    except ValueError as exc:
+        raise TemplateFileError(f"{key}: {exc}") from None
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, _mtime: float) -> dict[str, Template]:
+    try:
+        doc = _File.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise TemplateFileError(f"notification templates file {path} is invalid: {type(exc).__name__}") from None
+    out = dict(BUILTIN)
+    for key, override in doc.templates.items():
+        out[key] = _merge(key, BUILTIN.get(key), override)
+    return out
+
+
+def registry(path: str = "") -> dict[str, Template]:
+    """The templates in force: the built-in ones, overridden by the file at `path`."""
+    if not path:
+        return BUILTIN
+    try:
+        mtime = Path(path).stat().st_mtime
+    except OSError:
+        raise TemplateFileError(f"notification templates file {path} is missing") from None
+    return _load(path, mtime)
+
+
+def lookup(templates: dict[str, Template], topic: str, variant: str | None) -> Template | None:
+    """`topic.variant` first, then `topic`; None for a topic without a template."""
+    if variant:
+        found = templates.get(f"{topic}.{variant}")
+        if found is not None:
+            return found
+    return templates.get(topic)
