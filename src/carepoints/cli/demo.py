@@ -3,10 +3,15 @@ schedule: departments, clinicians, a CT scanner, sessions from yesterday to 8
 days ahead (those within the release window open for booking now) and
 bookings in every state (booked, checked in, attended, cancelled by the
 patient, cancelled by 停诊, no-show, waiting), and the mall in use: redemptions
-with codes used, unused and refunded, and fee offsets committed, voided and held.
+with codes used, unused and refunded, and fee offsets committed, voided and held;
+and the engagement features: chronic conditions (高血压, 糖尿病), medication plans,
+an abnormal blood pressure reading with its care alert, a published education item
+with passed quizzes, a health lecture (健康讲座) with registrations, rehab follow-up
+plans with one step answered, and community posts pending moderation and approved.
 
 Idempotent: patients carry fixed idempotency keys and events fixed source
-keys, and the schedule is made once, so a second run changes nothing."""
+keys, the schedule is made once, and each engagement record is looked up by a fixed
+code, title, place, idempotency key or encounter id first, so a second run changes nothing."""
 
 from __future__ import annotations
 
@@ -19,8 +24,22 @@ from sqlalchemy import select
 
 from carepoints.audit.service import Actor
 from carepoints.config import get_settings
+from carepoints.engagement.community import posts
+from carepoints.engagement.community.models import CommunityPost
+from carepoints.engagement.community.schemas import PostCreate
+from carepoints.engagement.followups import responses
+from carepoints.engagement.followups import service as followups
+from carepoints.engagement.followups.errors import PlanConflictError
+from carepoints.engagement.followups.schemas import Channel, QuestionnaireCreate, ResponseCreate, Trigger
+from carepoints.engagement.followups.schemas import PlanCreate as FollowupCreate
+from carepoints.engagement.health import conditions, measurements, medication
+from carepoints.engagement.health.schemas import ConditionCode, ConditionSet, MeasurementCreate, PlanCreate
+from carepoints.engagement.learning import education, lectures
+from carepoints.engagement.learning.models import EducationItem, Lecture
+from carepoints.engagement.learning.schemas import AttemptCreate, ContentCreate, LectureCreate, RegistrationCreate
 from carepoints.enrolment import service as enrolment
 from carepoints.events import service as events
+from carepoints.events.errors import EventConflictError
 from carepoints.kit.db import write_tx
 from carepoints.kit.errors import AppError
 from carepoints.patients.schemas import PatientCreate
@@ -124,8 +143,112 @@ def load(now: datetime) -> str:
         pids.append(pid)
     sessions = _schedule(pids, now)
     mall = _mall(pids, now)
+    engaged = _engagement(pids, now)
     return (f"demo hospital ready: {PATIENTS} patients ({created} new) with {DAYS} days of history; "
-            f"{sessions} new sessions; {mall} redemptions and fee offsets")
+            f"{sessions} new sessions; {mall} redemptions and fee offsets; {engaged} new engagement records")
+
+
+EDUCATION_TITLE = "高血压患者的家庭血压测量"
+LECTURE_PLACE = "门诊楼三楼健康教育室"
+QUIZ = {"pass_mark": 60, "questions": [
+    {"text": "测量血压前应安静休息多久?", "choices": ["1分钟", "5分钟", "30分钟"], "correct": [1]},
+    {"text": "家庭自测血压的正常上限是?", "choices": ["135/85 mmHg", "160/100 mmHg"], "correct": [0]},
+    {"text": "测量时袖带应与哪个部位平齐?", "choices": ["心脏", "腰部", "头部"], "correct": [0]}]}
+REHAB = {"code": "demo_rehab", "title": {"zh": "术后康复随访问卷", "en": "Post-operative rehab follow-up"},
+         "purpose": "rehab", "questions": [
+             {"id": "pain", "text": {"zh": "目前疼痛评分(0-10)"}, "type": "number", "min": 0, "max": 10,
+              "alert": {"gte": 8}},
+             {"id": "wound", "text": {"zh": "伤口情况"}, "type": "single", "alert": {"any_of": ["red", "oozing"]},
+              "choices": [{"value": "healing", "label": {"zh": "愈合良好"}}, {"value": "red", "label": {"zh": "红肿"}},
+                          {"value": "oozing", "label": {"zh": "渗液"}}]},
+             {"id": "notes", "text": {"zh": "其他不适"}, "type": "text", "required": False}]}
+POSTS = [("降压药要不要早上吃?", "医生让我每天吃氨氯地平,早上吃和晚上吃有区别吗?"),
+         ("分享控糖经验", "坚持晚饭后散步半小时,三个月空腹血糖从8.1降到了6.5。"),
+         ("家用血压计怎么选", "上臂式和手腕式哪个更准?请大家推荐。"),
+         ("术后康复打卡", "膝关节置换术后第十天,已经可以扶着助行器走路了,谢谢护士的随访指导。")]
+
+
+def _engagement(pids: list[str], now: datetime) -> int:
+    """Conditions, medication plans, an abnormal reading (its care alert and advice), an
+    education item with passed quizzes, a lecture with registrations, rehab follow-ups and
+    community posts: each looked up or keyed first, so that a second load changes nothing."""
+    tz = get_settings().tz
+    today = now.astimezone(tz).date()
+    made = 0
+    for i, pid in enumerate(pids[:18]):
+        with write_tx() as session:
+            codes = conditions.active_codes(session, pid)
+            wanted = ([ConditionCode.hypertension] if i < 15 else []) + ([ConditionCode.diabetes] if i >= 10 else [])
+            for code in (c for c in wanted if c.value not in codes):
+                conditions.set_condition(session, pid, code, ConditionSet(diagnosed_on=today - timedelta(
+                    days=400 + 30 * i), note="示范数据"), DEMO_ACTOR, now)
+                made += 1
+            if i < 5 and not medication.plans_of(session, pid):
+                medication.create_plan(session, pid, PlanCreate(medicine_name="氨氯地平", dose_text="5mg 一片",
+                                       times=["08:00"], start_date=today - timedelta(days=30)), DEMO_ACTOR, now)
+                made += 1
+    try:
+        with write_tx() as session:
+            made += int(measurements.record(session, pids[0], MeasurementCreate(
+                kind="blood_pressure", systolic=186, diastolic=112, pulse=88, taken_at=now - timedelta(hours=2),
+                provenance="self_reported", idempotency_key="demo-bp-high"), DEMO_ACTOR, now)[1])
+    except EventConflictError:
+        pass  # recorded by an earlier load (at its own clock)
+    with write_tx() as session:
+        item_id = next((r.id for r in session.execute(select(EducationItem.id, EducationItem.title))
+                        if r.title.get("zh") == EDUCATION_TITLE), None)
+        if item_id is None:
+            item_id = education.create(session, ContentCreate.model_validate({
+                "kind": "article", "title": {"zh": EDUCATION_TITLE, "en": "Measuring blood pressure at home"},
+                "body_text": "测量前安静休息5分钟,取坐位,袖带与心脏平齐;每天早晚各测一次,每次测两遍取平均值并记录。",
+                "duration_seconds": 300, "tags": ["blood_pressure"], "conditions": ["hypertension"],
+                "quiz": QUIZ, "status": "published"}), DEMO_ACTOR, now)["id"]
+            made += 1
+    for k, pid in enumerate(pids[:3]):
+        with write_tx() as session:
+            made += int(education.attempt(session, item_id, AttemptCreate(
+                patient_id=pid, answers=[[1], [0], [0]], watched_seconds=300,
+                idempotency_key=f"demo-quiz-{k}"), now)[1])
+    with write_tx() as session:
+        lecture_id = session.scalar(select(Lecture.id).where(Lecture.place == LECTURE_PLACE))
+        if lecture_id is None:
+            starts = datetime.combine(today + timedelta(days=3), time(14), tzinfo=tz)
+            lecture_id = lectures.create(session, LectureCreate.model_validate({
+                "title": {"zh": "健康讲座:高血压的自我管理", "en": "Health lecture: living with hypertension"},
+                "starts_at": starts, "ends_at": starts + timedelta(minutes=90), "place": LECTURE_PLACE, "seats": 50,
+                "institution_id": session.scalar(select(Institution.id).where(Institution.code == "demo"))}),
+                DEMO_ACTOR, now)["id"]
+            made += 1
+        for pid in pids[3:8]:
+            made += int(lectures.register(session, lecture_id, RegistrationCreate(patient_id=pid), DEMO_ACTOR,
+                                          now)[1])
+    with write_tx() as session:
+        made += int(followups.save_questionnaire(session, QuestionnaireCreate.model_validate(REHAB), DEMO_ACTOR,
+                                                 now)[1])
+    for k, pid in enumerate(pids[20:23]):
+        try:
+            with write_tx() as session:
+                plan, new = followups.create_plan(session, FollowupCreate(
+                    patient_id=pid, trigger=Trigger.surgery, occurred_on=today - timedelta(days=5 + 2 * k),
+                    questionnaire="demo_rehab", channel=Channel.app, encounter_id=f"DEMO-OP-{k}"), DEMO_ACTOR, now)
+                if new and k == 2:  # the first step (day 3) answered in the app
+                    responses.answer_step(session, plan["steps"][0]["id"], ResponseCreate(
+                        answers={"pain": 2, "wound": "healing"}, channel=Channel.app,
+                        idempotency_key="demo-followup-2"), DEMO_ACTOR, now)
+            made += int(new)
+        except PlanConflictError:
+            continue  # made by an earlier load, on another day
+    for k, (pid, (title, text)) in enumerate(zip(pids[40:44], POSTS, strict=True)):
+        with write_tx() as session:
+            if session.scalar(select(CommunityPost.id).where(CommunityPost.patient_id == pid,
+                                                             CommunityPost.title == title)) is not None:
+                continue
+            post = posts.create(session, PostCreate(patient_id=pid, title=title, text=text, topic="demo"),
+                                DEMO_ACTOR, now)
+            if k == 3:
+                posts.approve(session, post["id"], DEMO_ACTOR, now)
+            made += 1
+    return made
 
 
 _DEMO_REWARDS = ("lecture_seat", "priority_exam", "checkup_80", "pharmacy_50", "expert_extra_slot")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -127,6 +128,28 @@ def id_for(session: Session, patient_id: str | None, ref_id: str | None = None, 
     if pid is None:
         raise PatientNotFoundError()
     return pid
+
+
+class Reference(Protocol):
+    """An external patient reference as requests carry it: {id} or {system, value}."""
+
+    id: str | None
+    system: str | None
+    value: str | None
+
+
+def named(session: Session, patient_id: str | None, ref: Reference | None) -> str:
+    """The patient a request names by `patient_id` or by a reference object."""
+    return id_for(session, patient_id, ref.id if ref else None, ref.system if ref else None,
+                  ref.value if ref else None)
+
+
+def locked(session: Session, patient_id: str | None, ref: Reference | None = None) -> Resolved:
+    """The patient a request names, locked for the rest of the transaction (see `lock`)."""
+    found = lock(session, named(session, patient_id, ref))
+    if found is None:
+        raise PatientNotFoundError()
+    return found
 
 
 def exists(session: Session, patient_id: str) -> bool:

@@ -58,12 +58,7 @@ _PERIOD_WORDS = {"day": ("每天", "a day"), "week": ("每周", "a week"), "mont
 
 def patient_of(session: Session, patient_id: str | None, ref: PatientRef | None) -> patients.Resolved:
     """The patient a request names, locked for the rest of the transaction."""
-    pid = patients.id_for(session, patient_id, ref.id if ref else None, ref.system if ref else None,
-                          ref.value if ref else None)
-    found = patients.lock(session, pid)
-    if found is None:
-        raise PatientNotFoundError()
-    return found
+    return patients.locked(session, patient_id, ref)
 
 
 # --- catalogue ----------------------------------------------------------------------------

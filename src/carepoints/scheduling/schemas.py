@@ -95,7 +95,7 @@ class SessionCancel(BaseModel):
 
 class PatientRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str | None = None
+    id: str | None = Field(default=None, max_length=64)
     system: str | None = Field(default=None, min_length=1, max_length=200)
     value: str | None = Field(default=None, min_length=1, max_length=200)
 
@@ -106,21 +106,30 @@ class PatientRef(BaseModel):
         return self
 
 
-class ForPatient(BaseModel):
+class OnePatient(BaseModel):
+    """A request about one patient, named by id or by external reference (exactly one)."""
+
+    model_config = ConfigDict(extra="forbid")
+    patient_id: str | None = Field(default=None, max_length=64)
+    patient: PatientRef | None = None
+
+    @model_validator(mode="after")
+    def _one_patient(self) -> OnePatient:
+        if (self.patient_id is None) == (self.patient is None):
+            raise ValueError("give exactly one of patient_id and patient")
+        return self
+
+
+class ForPatient(OnePatient):
     """A request for one patient (by id or external reference), made by the patient or by
     a caregiver (another patient) or the service window acting for them (代办), checked
     against the patient's authorisations and recorded as a proxy action."""
 
-    model_config = ConfigDict(extra="forbid")
-    patient_id: str | None = None
-    patient: PatientRef | None = None
     proxy_patient_id: str | None = Field(default=None, max_length=64)
     service_window: bool = False
 
     @model_validator(mode="after")
     def _patient(self) -> ForPatient:
-        if (self.patient_id is None) == (self.patient is None):
-            raise ValueError("give exactly one of patient_id and patient")
         if self.proxy_patient_id is not None and self.service_window:
             raise ValueError("a proxy is a patient or the service window, not both")
         return self

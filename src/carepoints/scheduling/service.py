@@ -222,9 +222,7 @@ def _request_hash(data: AppointmentCreate) -> str:
 
 
 def _patient_id(session: Session, data: AppointmentCreate) -> str:
-    ref = data.patient
-    return patients.id_for(session, data.patient_id, ref.id if ref else None, ref.system if ref else None,
-                           ref.value if ref else None)
+    return patients.named(session, data.patient_id, data.patient)
 
 
 def book(session: Session, data: AppointmentCreate, now: datetime, *,

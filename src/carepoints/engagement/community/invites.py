@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from carepoints.audit import service as audit
 from carepoints.audit.service import Actor
 from carepoints.config import get_settings
-from carepoints.engagement.community import spine
+from carepoints.engagement import spine
 from carepoints.engagement.community.errors import (
     InviteCodeNotFoundError,
     InviteExistsError,

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carepoints.config import get_settings
-from carepoints.engagement.community import spine
+from carepoints.engagement import spine
 from carepoints.engagement.community.errors import (
     DoneByNotAllowedError,
     PhotoDailyLimitError,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from carepoints.audit import service as audit
 from carepoints.audit.service import Actor
-from carepoints.engagement.community import spine
+from carepoints.engagement import spine
 from carepoints.engagement.community.errors import ParentNotFoundError, PostDecidedError, PostNotFoundError
 from carepoints.engagement.community.models import CommunityPost
 from carepoints.engagement.community.schemas import PostCreate, PostKind, PostStatus, Reject

@@ -4,22 +4,13 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from carepoints.scheduling.schemas import PatientRef
+from carepoints.scheduling.schemas import OnePatient
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ForPatient(_In):
-    patient_id: str | None = Field(default=None, min_length=1, max_length=64)
-    patient: PatientRef | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> ForPatient:
-        if (self.patient_id is None) == (self.patient is None):
-            raise ValueError("give exactly one of patient_id and patient")
-        return self
 
 
 class PostKind(StrEnum):
@@ -42,7 +33,7 @@ class RejectReason(StrEnum):
     other = "other"
 
 
-class PostCreate(ForPatient):
+class PostCreate(OnePatient):
     kind: PostKind = PostKind.post
     parent_id: str | None = Field(default=None, min_length=1, max_length=36)
     title: str | None = Field(default=None, min_length=1, max_length=200)
@@ -87,5 +78,5 @@ class PhotoTaskCreate(_In):
     active: bool = True
 
 
-class InviteAccept(ForPatient):
+class InviteAccept(OnePatient):
     code: str = Field(min_length=4, max_length=16)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from carepoints.audit import service as audit
 from carepoints.audit.service import Actor
+from carepoints.engagement import spine
 from carepoints.engagement.care import service as care
 from carepoints.engagement.care.schemas import AlertKind
 from carepoints.engagement.followups import scoring, service
@@ -33,28 +34,16 @@ from carepoints.engagement.followups.errors import (
 )
 from carepoints.engagement.followups.models import FollowupStep, QuestionnaireResponse
 from carepoints.engagement.followups.schemas import Channel, Purpose, ResponseCreate, SurveyResponseCreate
-from carepoints.events import service as events
 from carepoints.kit.db import is_postgres, table
 from carepoints.kit.errors import AppError
 from carepoints.kit.ids import is_id, new_id
 from carepoints.security import service as security
 
-SOURCE = "carepoints.followups"
 NOTIFIED = {"zh": "您的部分回答需要医护人员进一步了解,我们会尽快与您联系。如感觉不适,请及时就医。",
             "en": "Some of your answers need a closer look from your care team; they will contact you soon. "
                   "If you feel unwell, please see a doctor."}
 _steps = table(FollowupStep)
 _responses = table(QuestionnaireResponse)
-
-
-def _emit(session: Session, type_: str, patient_id: str, at: datetime, now: datetime, key: str,
-          attrs: dict[str, Any]) -> dict[str, Any]:
-    result = events.ingest(session, [{
-        "type": type_, "patient": {"id": patient_id}, "occurred_at": at.isoformat(), "source": SOURCE,
-        "source_event_id": key, "attributes": attrs}], now)[0]
-    if isinstance(result, AppError):
-        raise result
-    return result
 
 
 def _recorder(session: Session, channel: Channel, recorded_by: str | None, actor: Actor) -> str | None:
@@ -129,7 +118,7 @@ def _step(session: Session, step_id: str) -> RowMapping:
 def _completion(session: Session, step: RowMapping, plan: dict[str, Any], response: RowMapping,
                 now: datetime) -> dict[str, Any]:
     """Emit (or replay) the step's `followup.completed`; its outcome."""
-    return _emit(session, "followup.completed", step["patient_id"], response["created_at"], now,
+    return spine.emit(session, "followup.completed", step["patient_id"], response["created_at"], now,
                  f"followup:{step['id']}", {"plan_id": step["plan_id"], "step": step["offset_days"],
                                             "kind": plan["kind"], "channel": response["channel"]})
 
@@ -204,5 +193,5 @@ def answer_survey(session: Session, body: SurveyResponseCreate, actor: Actor, no
 
 def _survey_event(session: Session, response: RowMapping, now: datetime) -> dict[str, Any]:
     period = response["survey_period"]
-    return _emit(session, "survey.completed", response["patient_id"], response["created_at"], now,
+    return spine.emit(session, "survey.completed", response["patient_id"], response["created_at"], now,
                  f"survey:{response['patient_id']}:{period}", {"survey_id": response["id"], "period": period})

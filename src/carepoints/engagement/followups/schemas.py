@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from carepoints.scheduling.schemas import PatientRef
+from carepoints.scheduling.schemas import OnePatient
 
 MAX_QUESTIONS = 50
 MAX_CHOICES = 20
@@ -152,20 +152,9 @@ class StepState(StrEnum):
     cancelled = "cancelled"
 
 
-class _ForPatient(_In):
-    patient_id: str | None = Field(default=None, min_length=1, max_length=64)
-    patient: PatientRef | None = None
-
-    @model_validator(mode="after")
-    def _patient(self) -> _ForPatient:
-        if (self.patient_id is None) == (self.patient is None):
-            raise ValueError("give exactly one of patient_id and patient")
-        if self.patient is not None and self.patient.id is not None and len(self.patient.id) > 64:
-            raise ValueError("patient.id is at most 64 characters")
-        return self
 
 
-class PlanCreate(_ForPatient):
+class PlanCreate(OnePatient):
     trigger: Trigger
     occurred_on: date
     questionnaire: str = Code
@@ -224,7 +213,7 @@ class ResponseCreate(_In):
         return self
 
 
-class SurveyResponseCreate(_ForPatient):
+class SurveyResponseCreate(OnePatient):
     questionnaire: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.\-]*$")
     answers: Answers
     period: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")

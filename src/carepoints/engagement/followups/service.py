@@ -53,11 +53,7 @@ def today(now: datetime) -> date:
 
 def patient_of(session: Session, patient_id: str | None, ref: PatientRef | None) -> str:
     """The patient a request names, locked for the rest of the transaction (PostgreSQL)."""
-    pid = patients.id_for(session, patient_id, ref.id if ref else None, ref.system if ref else None,
-                          ref.value if ref else None)
-    if patients.lock(session, pid) is None:
-        raise PatientNotFoundError()
-    return pid
+    return patients.locked(session, patient_id, ref).patient_id
 
 
 # --- questionnaire templates --------------------------------------------------------------

@@ -15,23 +15,21 @@ from sqlalchemy.orm import Session
 from carepoints.audit import service as audit
 from carepoints.audit.service import Actor
 from carepoints.config import Settings, get_settings
+from carepoints.engagement import spine
 from carepoints.engagement.care import service as care
 from carepoints.engagement.care.models import CareAlert
 from carepoints.engagement.care.schemas import AlertKind
 from carepoints.engagement.health.errors import HealthConsentMissingError, TakenInFutureError, TakenTooLongAgoError
 from carepoints.engagement.health.models import HealthMeasurement
 from carepoints.engagement.health.schemas import SELF_MONITORING, MeasurementCreate
-from carepoints.events import service as events
 from carepoints.events.models import Event
 from carepoints.kit.bulk import fetch, insert_rows, marks
 from carepoints.kit.db import table
-from carepoints.kit.errors import AppError
 from carepoints.kit.ids import is_id, new_id
 from carepoints.kit.outbox import enqueue_many
 from carepoints.kit.time import day_start_utc, local_date
 from carepoints.rules import service as rules
 
-SOURCE = "carepoints.engagement"
 CLOCK_SKEW = timedelta(minutes=1)  # a device clock slightly ahead is not "the future"
 _readings = table(HealthMeasurement)
 _alerts = table(CareAlert)
@@ -63,11 +61,7 @@ def record(session: Session, patient_id: str, data: MeasurementCreate, actor: Ac
     if data.device_id is not None:
         attrs["device_id"] = data.device_id
     key = f"measurement:{patient_id}:{data.idempotency_key}" if data.idempotency_key else f"measurement:{new_id()}"
-    result = events.ingest(session, [{
-        "type": "health.measurement", "patient": {"id": patient_id}, "occurred_at": data.taken_at.isoformat(),
-        "source": SOURCE, "source_event_id": key, "attributes": attrs}], now)[0]
-    if isinstance(result, AppError):
-        raise result
+    result = spine.emit(session, "health.measurement", patient_id, data.taken_at, now, key, attrs)
     event_id = result["event_id"]
     alert = session.connection().execute(select(_alerts.c.id).where(
         _alerts.c.kind == AlertKind.abnormal_reading.value, _alerts.c.source_ref == event_id)).scalar()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from carepoints.audit import service as audit
 from carepoints.audit.service import Actor
 from carepoints.config import get_settings
+from carepoints.engagement import spine
 from carepoints.engagement.health.errors import (
     DoseNotPlannedError,
     DoseOutOfWindowError,
@@ -25,13 +26,11 @@ from carepoints.engagement.health.errors import (
     PlanStoppedError,
     TakenInFutureError,
 )
-from carepoints.engagement.health.measurements import CLOCK_SKEW, SOURCE
+from carepoints.engagement.health.measurements import CLOCK_SKEW
 from carepoints.engagement.health.models import MedicationDose, MedicationPlan
 from carepoints.engagement.health.schemas import DoseCheckIn, PlanCreate
-from carepoints.events import service as events
 from carepoints.kit.bulk import insert_new, upsert
 from carepoints.kit.db import table
-from carepoints.kit.errors import AppError
 from carepoints.kit.ids import is_id, new_id
 from carepoints.kit.outbox import enqueue_many
 from carepoints.kit.time import as_utc, iso_z, local_date
@@ -134,12 +133,9 @@ def check_in(session: Session, plan_id: str, data: DoseCheckIn, actor: Actor,
             raise NoDoseDueError()
         scheduled = min(near, key=lambda s: (abs(taken - s), s))
     taken = _claim_dose(session, plan, scheduled, taken)
-    result = events.ingest(session, [{
-        "type": "medication.taken", "patient": {"id": plan["patient_id"]}, "occurred_at": taken.isoformat(),
-        "source": SOURCE, "source_event_id": f"medication:{plan_id}:{iso_z(scheduled)}",
-        "attributes": {"plan_id": plan_id, "scheduled_for": scheduled.isoformat()}}], now)[0]
-    if isinstance(result, AppError):
-        raise result
+    result = spine.emit(session, "medication.taken", plan["patient_id"], taken, now,
+                        f"medication:{plan_id}:{iso_z(scheduled)}",
+                        {"plan_id": plan_id, "scheduled_for": scheduled.isoformat()})
     session.connection().execute(update(_doses).where(_doses.c.plan_id == plan_id,
                                                       _doses.c.scheduled_for == scheduled)
                                  .values(event_id=result["event_id"]))

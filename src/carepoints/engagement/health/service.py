@@ -30,8 +30,7 @@ CHECKS: dict[str, tuple[str, str, str, str]] = {
 
 def patient_id(session: Session, patient_id: str | None, ref: Any = None) -> str:
     """The patient a request names (by id or external reference), who must exist."""
-    pid = patients.id_for(session, patient_id, ref.id if ref else None, ref.system if ref else None,
-                          ref.value if ref else None)
+    pid = patients.named(session, patient_id, ref)
     if not patients.exists(session, pid):
         raise PatientNotFoundError()
     return pid

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from carepoints.audit import service as audit
 from carepoints.audit.service import Actor
+from carepoints.engagement import spine
 from carepoints.engagement.learning import quiz as quizzes
-from carepoints.engagement.learning import spine
 from carepoints.engagement.learning.errors import (
     AnswersMismatchError,
     ContentNotFoundError,
@@ -190,7 +190,7 @@ def attempt(session: Session, item_id: str, data: AttemptCreate, now: datetime) 
     Answers the attempt with the spine's outcome, and whether it is new (a replay of the
     same `idempotency_key` answers the stored attempt; with other answers it is a 409)."""
     item = _row(session, item_id)
-    pid = spine.patient_of(session, data.patient_id, data.patient)
+    pid = spine.patient_of(session, data.patient_id, data.patient).patient_id
     digest = request_digest({"item": item_id, "answers": data.answers, "watched": data.watched_seconds})
     if data.idempotency_key is not None and (prior := _by_key(session, pid, data.idempotency_key)) is not None:
         return _replay(prior, digest), False

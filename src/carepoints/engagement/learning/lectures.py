@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from carepoints.audit import service as audit
 from carepoints.audit.service import Actor
 from carepoints.config import get_settings
-from carepoints.engagement.learning import spine
+from carepoints.engagement import spine
 from carepoints.engagement.learning.errors import (
     AlreadyAttendedError,
     InstitutionNotFoundError,
@@ -139,7 +139,7 @@ def register(session: Session, lecture_id: str, data: RegistrationCreate, actor:
     """Register the patient for a seat until the lecture starts; a live registration again
     answers it (not new). 409 `engagement.lecture_full` when no seat is left."""
     lecture = _row(session, lecture_id)
-    pid = spine.patient_of(session, data.patient_id, data.patient)
+    pid = spine.patient_of(session, data.patient_id, data.patient).patient_id
     prior = _registration(session, lecture_id, pid)
     if prior is not None and prior["status"] in LIVE:
         return _reg_doc(prior), False
@@ -199,7 +199,7 @@ def sign_in(session: Session, lecture_id: str, data: SignInCreate, actor: Actor,
     """Sign a patient in at `at` (default now; never later than now) within the window.
     The first sign-in emits `lecture.attended` {lecture_id}; again → the stored one (not new)."""
     lecture = _row(session, lecture_id)
-    pid = spine.patient_of(session, data.patient_id, data.patient)
+    pid = spine.patient_of(session, data.patient_id, data.patient).patient_id
     conn = session.connection()
     prior = conn.execute(select(_signins).where(_signins.c.lecture_id == lecture_id, _signins.c.patient_id == pid)
                          ).mappings().first()

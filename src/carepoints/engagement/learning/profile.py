@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from carepoints.audit import service as audit
 from carepoints.audit.service import Actor
-from carepoints.engagement.learning import spine
+from carepoints.engagement import spine
 from carepoints.engagement.learning.errors import ProfileValueInvalidError
 from carepoints.engagement.learning.models import ProfileItem
 from carepoints.engagement.learning.schemas import EmergencyContact, ProfileItemKind, ProfileValue
@@ -45,7 +45,7 @@ def put(session: Session, patient_id: str, item: ProfileItemKind, data: ProfileV
     """Set an item's value. Answers the item and the spine's outcome when this was its
     first value (`outcome` null otherwise)."""
     value = _stored(item, data)
-    pid = spine.patient_of(session, patient_id, None)
+    pid = spine.patient_of(session, patient_id, None).patient_id
     conn = session.connection()
     insert_new(conn, _items, {"patient_id": pid, "item": item.value, "value": None, "completed_at": None,
                               "updated_at": now}, ("patient_id", "item"))

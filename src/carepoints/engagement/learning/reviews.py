@@ -16,7 +16,8 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from carepoints.config import get_settings
-from carepoints.engagement.learning import spine, textgate
+from carepoints.engagement import spine
+from carepoints.engagement.learning import textgate
 from carepoints.engagement.learning.errors import ReviewExistsError, ReviewNotAttendedError, ReviewNotFoundError
 from carepoints.engagement.learning.models import Review
 from carepoints.engagement.learning.schemas import ReviewCreate
@@ -57,7 +58,7 @@ def submit(session: Session, appointment_id: str, data: ReviewCreate, now: datet
     appt = scheduling.read_appointment(session, appointment_id)
     if appt["status"] != "attended":
         raise ReviewNotAttendedError()
-    pid = spine.patient_of(session, appt["patient_id"], None)
+    pid = spine.patient_of(session, appt["patient_id"], None).patient_id
     if _by_appointment(session, appointment_id) is not None:
         raise ReviewExistsError()
     repeat = textgate.nearest_repeat(data.text, _earlier(session, pid), get_settings().review_repeat_similarity)

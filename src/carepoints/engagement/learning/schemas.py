@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from carepoints.scheduling.schemas import PatientRef
+from carepoints.scheduling.schemas import OnePatient
 
 MAX_QUESTIONS = 20
 MAX_CHOICES = 6
@@ -111,18 +111,9 @@ class ContentUpdate(_Content):
         return self
 
 
-class ForPatient(_In):
-    patient_id: str | None = Field(default=None, max_length=64)
-    patient: PatientRef | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> ForPatient:
-        if (self.patient_id is None) == (self.patient is None):
-            raise ValueError("give exactly one of patient_id and patient")
-        return self
 
 
-class AttemptCreate(ForPatient):
+class AttemptCreate(OnePatient):
     answers: list[list[int]] = Field(max_length=MAX_QUESTIONS)
     watched_seconds: int | None = Field(default=None, ge=0, le=24 * 3600)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
@@ -152,11 +143,11 @@ class LectureCreate(_In):
         return self
 
 
-class RegistrationCreate(ForPatient):
+class RegistrationCreate(OnePatient):
     pass
 
 
-class SignInCreate(ForPatient):
+class SignInCreate(OnePatient):
     at: AwareDatetime | None = None
 
 

@@ -1,6 +1,8 @@
-"""What every learning use case shares: the patient a request names (locked for the
-transaction), handing one event to the spine, and an outcome-shaped answer when
-nothing is emitted."""
+"""What every engagement use case shares with the spine: the patient a request
+names (row-locked for the transaction), handing one event of ours to
+`events.service.ingest` in this transaction, and an outcome-shaped answer when
+nothing is emitted. Every engagement event has the one source below; its
+source keys are prefixed by what they are (`education:…`, `followup:…`)."""
 
 from __future__ import annotations
 
@@ -13,26 +15,23 @@ from carepoints.events import service as events
 from carepoints.kit.errors import AppError
 from carepoints.ledger import service as ledger
 from carepoints.patients import service as patients
-from carepoints.patients.errors import PatientNotFoundError
+from carepoints.patients.service import Resolved
 from carepoints.scheduling.schemas import PatientRef
 
-SOURCE = "carepoints.learning"
+SOURCE = "carepoints.engagement"
 
 
-def patient_of(session: Session, patient_id: str | None, ref: PatientRef | None) -> str:
+def patient_of(session: Session, patient_id: str | None, ref: PatientRef | None = None) -> Resolved:
     """The patient a request names, with their row locked for the rest of the transaction
-    (PostgreSQL; SQLite's write transactions are serialised already): the check-then-act
-    steps of one patient (first pass, first value of an item) never interleave."""
-    pid = patients.id_for(session, patient_id, ref.id if ref else None, ref.system if ref else None,
-                          ref.value if ref else None)
-    if patients.lock(session, pid) is None:
-        raise PatientNotFoundError()
-    return pid
+    (PostgreSQL; SQLite's write transactions are serialised already): one patient's
+    check-then-act steps (first pass, first value of an item) never interleave."""
+    return patients.locked(session, patient_id, ref)
 
 
 def emit(session: Session, type_: str, patient_id: str, at: datetime, now: datetime, key: str,
          attrs: dict[str, Any]) -> dict[str, Any]:
-    """Ingest one event of ours (source key `key`) in this transaction; its outcome."""
+    """Ingest one event of ours (source key `key`) in this transaction; its outcome, or
+    the spine's error raised."""
     result = events.ingest(session, [{
         "type": type_, "patient": {"id": patient_id}, "occurred_at": at.isoformat(), "source": SOURCE,
         "source_event_id": key, "attributes": attrs}], now)[0]
