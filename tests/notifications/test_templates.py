@@ -175,6 +175,8 @@ def test_response_classes_and_signature() -> None:
     ("medication.reminder", {"patient_id": "p", "plan_id": "m", "scheduled_for": "2026-06-16T00:00:00+00:00"}),
     ("followup.due", {"patient_id": "p", "plan_id": "f", "step": 2, "due_at": "2026-06-20T15:00:00Z"}),
     ("community.post_rejected", {"patient_id": "p", "post_id": "x", "reason_code": "ads"}),
+    ("lecture.registered", {"patient_id": "p", "lecture_id": "l", "registration_id": "r"}),
+    ("lecture.registration_cancelled", {"patient_id": "p", "lecture_id": "l", "registration_id": "r"}),
     ("points.expiring", {"patient_id": "p", "points": 5, "expires_at": "2026-07-01T00:00:00Z"}),
 ])
 def test_every_producer_topic_renders_from_its_payload(topic: str, payload: dict[str, object]) -> None:

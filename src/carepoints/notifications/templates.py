@@ -159,6 +159,13 @@ BUILTIN: dict[str, Template] = {t.key: t for t in (
     Template("followup.due", _P, _ALL,
              ("随访提醒", "您有一项随访问卷待完成,请在 {due_date} 前填写。"),
              ("Follow-up due", "A follow-up questionnaire is waiting for you; please answer it by {due_date}.")),
+    Template("lecture.registered", _P, ("inbox",),
+             ("讲座报名成功", "您已成功报名健康讲座,请按时参加,到场签到可获得积分。"),
+             ("Lecture booked", "You have a seat at the health lecture. Please come on time and sign in "
+                                "at the door to earn points.")),
+    Template("lecture.registration_cancelled", _P, ("inbox",),
+             ("讲座报名已取消", "您的健康讲座报名已取消,座位已释放。"),
+             ("Lecture seat cancelled", "Your health lecture seat has been cancelled.")),
     Template("community.post_rejected", _P, ("inbox",),
              ("内容未通过审核", "您发布的内容未通过审核,可修改后重新发布。"),
              ("Post not approved", "Your post was not approved. You may edit it and post again.")),
