@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from carepoints.kit.bulk import upsert
 from carepoints.kit.db import table
 from carepoints.kit.ids import is_id
 from carepoints.rewards.models import BudgetYear, Coupon, FeeOffset, Redemption, Reward, RewardUsage
@@ -22,10 +21,6 @@ usage = table(RewardUsage)
 coupons = table(Coupon)
 offsets = table(FeeOffset)
 budget = table(BudgetYear)
-
-
-def _upsert(conn: Connection) -> Any:
-    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
 def reward_by_code(conn: Connection, code: str) -> dict[str, Any] | None:
@@ -68,7 +63,7 @@ def take_usage(conn: Connection, reward_id: str, patient_id: str, period_key: st
     """Count `quantity` against a patient's limit in one period; False when over it."""
     if quantity > limit:
         return False
-    ins = _upsert(conn)(usage).values(reward_id=reward_id, patient_id=patient_id, period_key=period_key,
+    ins = upsert(conn, usage).values(reward_id=reward_id, patient_id=patient_id, period_key=period_key,
                                       used=quantity)
     stmt = ins.on_conflict_do_update(
         index_elements=["reward_id", "patient_id", "period_key"],
@@ -85,7 +80,7 @@ def return_usage(conn: Connection, reward_id: str, patient_id: str, period_key: 
 def add_budget(conn: Connection, year: int, fen: int, cap_fen: int | None) -> int | None:
     """Add `fen` to the year's redeemed cost (negative to give back); with a cap, only
     while the total stays within it. Returns the new total, or None when refused."""
-    conn.execute(_upsert(conn)(budget).values(year=year, used_fen=0, alerted=0)
+    conn.execute(upsert(conn, budget).values(year=year, used_fen=0, alerted=0)
                  .on_conflict_do_nothing(index_elements=["year"]))
     stmt = update(budget).where(budget.c.year == year).values(used_fen=budget.c.used_fen + fen)
     if cap_fen is not None and fen > 0:
@@ -109,7 +104,7 @@ def budget_used(conn: Connection, year: int) -> tuple[int, int]:
 
 def insert_redemption(conn: Connection, row: dict[str, Any]) -> bool:
     """False when the idempotency key is already taken (by a request committed meanwhile)."""
-    stmt = (_upsert(conn)(redemptions).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    stmt = (upsert(conn, redemptions).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(redemptions.c.id))
     return conn.execute(stmt).first() is not None
 
@@ -191,7 +186,7 @@ def refund_coupons(conn: Connection, redemption_id: str) -> int:
 # --- fee offsets ----------------------------------------------------------------------
 
 def insert_offset(conn: Connection, row: dict[str, Any]) -> bool:
-    stmt = (_upsert(conn)(offsets).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    stmt = (upsert(conn, offsets).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(offsets.c.id))
     return conn.execute(stmt).first() is not None
 

@@ -7,11 +7,9 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, insert, literal, select, union_all, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, RowMapping
 
-from carepoints.kit.bulk import as_date, as_datetime, fetch, marks, ts_param
+from carepoints.kit.bulk import as_date, as_datetime, fetch, marks, ts_param, upsert
 from carepoints.kit.db import table
 from carepoints.scheduling.models import (
     LIVE,
@@ -318,7 +316,7 @@ def package_by_code(conn: Connection, code: str) -> RowMapping | None:
 def take_checkup_room(conn: Connection, package_id: str, day: date, capacity: int) -> bool:
     """One more booking of the package that day, if the day's capacity allows: one
     guarded upsert, so concurrent bookings can never overfill it."""
-    ins = (pg_insert(checkup_days) if _pg(conn) else sqlite_insert(checkup_days)).values(
+    ins = upsert(conn, checkup_days).values(
         package_id=package_id, day=day, booked=1, capacity=capacity)
     stmt = ins.on_conflict_do_update(
         index_elements=[checkup_days.c.package_id, checkup_days.c.day],
