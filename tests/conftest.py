@@ -38,6 +38,7 @@ PG_MODE = os.environ.get("CAREPOINTS_TEST_PG", "")
 os.environ["CAREPOINTS_SCHEDULER"] = "off"
 os.environ.setdefault("CAREPOINTS_SECRET_KEY", "test-secret-key-0123456789-abcdefghijklmnop")
 os.environ.setdefault("CAREPOINTS_CHECKPOINT_KEY", "test-checkpoint-key-0123456789-abcdefghijk")
+os.environ.setdefault("CAREPOINTS_PII_KEY", "test-pii-key-0123456789-abcdefghijklmnopqrs")
 
 
 def _pg_reachable() -> bool:

@@ -70,8 +70,8 @@ def test_database_errors_never_carry_statement_parameters(db: Db, now: datetime)
 
     pid = enrol(now)
     with pytest.raises(IntegrityError) as caught, write_tx() as session:
-        session.execute(text("INSERT INTO patients (id, name, phone, sex, status, tier, elderly_mode, created_at) "
-                             "VALUES (:id, :name, :phone, 'female', 'active', 'standard', false, :at)"),
+        session.execute(text("INSERT INTO patients (id, name_enc, phone_enc, sex, status, tier, elderly_mode, "
+                             "created_at) VALUES (:id, :name, :phone, 'female', 'active', 'standard', false, :at)"),
                         {"id": pid, "name": "王秀英", "phone": "13912345678", "at": now})
     assert "王秀英" not in str(caught.value)
     assert "13912345678" not in str(caught.value)

@@ -115,6 +115,57 @@ class Settings(BaseSettings):
     # default quiet hours (local, HH:MM-HH:MM; empty = none): SMS/WeChat wait until the end
     notify_quiet_hours: str = Field(default="21:30-07:30",
                                     pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # Trust (issue 6): each helper adds its settings under its own heading only.
+    # (trust.pii settings)
+    # earlier PII master keys, readable until `keys rotate` moved their values (comma-separated "kid:secret")
+    pii_old_keys: str = Field(default="", max_length=20000)
+    # cipher of new PII values: aes-gcm (blind indexes HMAC-SHA256) or sm4-gcm (national standard, HMAC-SM3)
+    pii_cipher: str = Field(default="aes-gcm", pattern=r"^(aes-gcm|sm4-gcm)$")
+    # (trust.audit settings)
+    # audit rows are sealed once their id is older than this (s): a writer still holding an older id
+    # must have committed by then, so nothing lands inside a sealed block (0 only in tests)
+    audit_seal_margin_seconds: int = Field(default=120, ge=0, le=3600)
+    # at most this many audit rows per sealed block
+    audit_seal_block_rows: int = Field(default=1000, ge=10, le=100_000)
+    # (trust.privacy settings)
+    # retention periods per kind of record, "kind=days,kind=days" (kit/retention.py; unset kinds keep their default)
+    retention_days: str = Field(default="", max_length=2000,
+                                pattern=r"^\s*$|^\s*[a-z][a-z0-9_.]*\s*=\s*\d{1,6}\s*(,\s*[a-z][a-z0-9_.]*\s*=\s*\d{1,6}\s*)*,?\s*$")
+    # (trust.auth settings)
+    # patient tokens (phone + one-time code) live this long (staff: token_ttl_seconds)
+    patient_token_ttl_seconds: int = Field(default=2 * 3600, ge=60, le=24 * 3600)
+    # a login code is valid this long and for this many wrong tries
+    otp_ttl_seconds: int = Field(default=300, ge=60, le=1800)
+    otp_max_attempts: int = Field(default=5, ge=1, le=20)
+    # codes sent per phone per minute / per hour, and per caller address per hour (429 rate.limited)
+    otp_per_phone_per_minute: int = Field(default=1, ge=1, le=10)
+    otp_per_phone_per_hour: int = Field(default=5, ge=1, le=100)
+    otp_per_ip_per_hour: int = Field(default=30, ge=1, le=100_000)
+    # staff lockout: this many failed logins within the window lock the account for lockout minutes
+    staff_lockout_attempts: int = Field(default=5, ge=1, le=100)
+    staff_lockout_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    staff_lockout_minutes: int = Field(default=15, ge=1, le=7 * 24 * 60)
+    # a staff session unused this long ends (auth.session_expired); the token TTL still applies
+    staff_idle_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # (trust.signing settings)
+    # unauthenticated auth endpoints (POST /auth/token, /auth/otp): requests per minute per client IP; 0 = off
+    rate_limit_auth_per_ip_per_minute: int = Field(default=60, ge=0, le=100_000)
+    # POST /appointments attempts per patient per minute (each worker process counts on its own); 0 = off
+    rate_limit_booking_per_minute: int = Field(default=20, ge=0, le=10_000)
+    # (trust.fhir settings)
+    # POST /fhir and /fhir/<Type>: largest accepted body in bytes (413 above)
+    fhir_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    # most entries in one ingested Bundle (413 above)
+    fhir_max_bundle_entries: int = Field(default=1000, ge=1, le=10_000)
+    # identifier system under which a FHIR Patient's own id is kept as an external id
+    fhir_patient_id_system: str = Field(default="urn:carepoints:fhir:Patient", min_length=1, max_length=200)
+    # (trust.observability settings)
+    # log lines as JSON objects ({"ts", "level", "logger", "msg", "request_id", ...}) or plain text
+    log_format: str = Field(default="json", pattern=r"^(json|text)$")
+    # one access-log line per request at info (method, route template, status, duration, request id)
+    access_log: bool = True
+    # GET /metrics only from these client addresses: comma-separated CIDRs; empty = from anywhere
+    metrics_allow: str = Field(default="", max_length=2000, pattern=r"^[0-9A-Fa-f:.,/ ]*$")
 
     @property
     def is_sqlite(self) -> bool:
@@ -152,7 +203,6 @@ def _fill_secrets(settings: Settings) -> Settings:
             settings.checkpoint_key = hmac.new(settings.secret_key.encode(), b"carepoints-checkpoint",
                                                hashlib.sha256).hexdigest()
             missing.remove("checkpoint_key")
-        missing = [m for m in missing if m != "pii_key"]  # PII encryption arrives with the trust issue
         if missing:
             names = ", ".join(f"CAREPOINTS_{m.upper()}" for m in missing)
             raise RuntimeError(f"{names} must be set when the database is not SQLite")

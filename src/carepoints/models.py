@@ -1,6 +1,6 @@
 """Every domain's models, so that Alembic sees one metadata."""
 
-from carepoints.audit.models import AuditEntry
+from carepoints.audit.models import AuditEntry, AuditPurgeGate, AuditSeal
 from carepoints.engagement.care.models import CareAlert
 from carepoints.engagement.community.models import CommunityPost, Invite, InviteCode, Photo, PhotoTask
 from carepoints.engagement.followups.models import FollowupPlan, FollowupStep, Questionnaire, QuestionnaireResponse
@@ -16,7 +16,9 @@ from carepoints.engagement.learning.models import (
     QuizAttempt,
     Review,
 )
+from carepoints.enrolment.models import Erasure
 from carepoints.events.models import Event
+from carepoints.fhir_ingest.models import FhirResource
 from carepoints.jobs.models import JobRun
 from carepoints.kit.db import Base
 from carepoints.kit.outbox import OutboxMessage
@@ -28,6 +30,7 @@ from carepoints.patients.models import (
     Household,
     HouseholdMember,
     Patient,
+    PatientKey,
     ProxyAuthorisation,
 )
 from carepoints.rewards.models import BudgetYear, Coupon, FeeOffset, Redemption, Reward, RewardUsage
@@ -53,7 +56,7 @@ from carepoints.scheduling.models import (
     Slot,
     WaitlistEntry,
 )
-from carepoints.security.models import ApiKey, StaffUser
+from carepoints.security.models import ApiKey, OtpCode, RequestNonce, StaffSession, StaffUser
 from carepoints.tiers.models import PatientAdvisor, TierChange
 
 metadata = Base.metadata
@@ -64,6 +67,8 @@ __all__ = [
     "ApiKey",
     "Appointment",
     "AuditEntry",
+    "AuditPurgeGate",
+    "AuditSeal",
     "BudgetYear",
     "CareAlert",
     "Checkpoint",
@@ -81,9 +86,11 @@ __all__ = [
     "EducationCompletion",
     "EducationItem",
     "EducationLabel",
+    "Erasure",
     "Event",
     "ExternalId",
     "FeeOffset",
+    "FhirResource",
     "FollowupPlan",
     "FollowupStep",
     "HealthMeasurement",
@@ -103,10 +110,12 @@ __all__ = [
     "MedicationDose",
     "MedicationPlan",
     "NoShow",
+    "OtpCode",
     "OutboxMessage",
     "Patient",
     "PatientAdvisor",
     "PatientCondition",
+    "PatientKey",
     "Photo",
     "PhotoTask",
     "Preference",
@@ -118,6 +127,7 @@ __all__ = [
     "QuestionnaireResponse",
     "QuizAttempt",
     "Redemption",
+    "RequestNonce",
     "Resource",
     "Review",
     "Reward",
@@ -125,6 +135,7 @@ __all__ = [
     "SentMark",
     "SessionTemplate",
     "Slot",
+    "StaffSession",
     "StaffUser",
     "StreakRun",
     "Suspension",

@@ -51,7 +51,8 @@ class Cli:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAREPOINTS_")}
         # the same secrets as the in-process app, so tokens and checkpoints agree
         env.update({k: v for k, v in os.environ.items() if k in ("CAREPOINTS_SECRET_KEY",
-                                                                 "CAREPOINTS_CHECKPOINT_KEY")})
+                                                                 "CAREPOINTS_CHECKPOINT_KEY",
+                                                                 "CAREPOINTS_PII_KEY")})
         env.update(CAREPOINTS_DATABASE_URL=self.url, CAREPOINTS_SCHEDULER="off", CAREPOINTS_LOG_LEVEL="warning")
         return env
 

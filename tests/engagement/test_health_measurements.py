@@ -272,7 +272,7 @@ def test_without_health_data_consent_readings_are_not_processed(api: Api) -> Non
                "purposes": ["points_programme"]}
     pid = api.enrol(consent=consent)
     at = api.now() - timedelta(minutes=5)
-    error(api.post(f"/patients/{pid}/measurements", bp_body(at, 190, 115)), 409, "health.consent_missing")
+    error(api.post(f"/patients/{pid}/measurements", bp_body(at, 190, 115)), 403, "consent.missing")
     api.send(event(pid, "health.measurement", at, {"kind": "blood_pressure", "systolic": 190, "diastolic": 115,
                                                    "provenance": "device"}))
     assert readings(pid) == []

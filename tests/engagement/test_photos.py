@@ -89,7 +89,8 @@ def test_oversize_is_413(api: Api) -> None:
 
 
 def test_family_member_for_child_allowed_stranger_refused(api: Api) -> None:
-    child = api.enrol(birth_date="2020-05-01")
+    child = api.enrol(birth_date="2020-05-01",  # under 14: a guardian's consent (PIPL)
+                      consent={"version": "1.0", "accepted_at": "2026-01-01T00:00:00+08:00", "source": "guardian"})
     parent, stranger = api.enrol(), api.enrol()
     hh = api.post("/households", {"name": "家", "head": {"id": parent}})
     assert hh.status_code == 201, hh.text

@@ -125,7 +125,8 @@ def test_proxies_over_http(api: Api) -> None:
 
 
 def test_a_guardian_for_a_child_over_http(api: Api) -> None:
-    child = api.enrol(birth_date=(api.now().date() - timedelta(days=365 * 10)).isoformat())
+    child = api.enrol(birth_date=(api.now().date() - timedelta(days=365 * 10)).isoformat(),
+                      consent={"version": "1.0", "accepted_at": api.now().isoformat(), "source": "guardian"})
     guardian = api.enrol()
     r = api.post(f"/patients/{child}/proxies", {"proxy": {"patient_id": guardian}, "relationship": "guardian"})
     assert r.status_code == 201, r.text

@@ -16,6 +16,12 @@ from carepoints.patients.proxies import Proxy
 from tests.conftest import Db
 from tests.helpers import enrol
 
+
+def by_guardian(now: datetime) -> dict[str, str]:
+    """A child under 14 is enrolled with a guardian's consent (PIPL; enrolment.privacy)."""
+    return {"version": "1.0", "accepted_at": (now - timedelta(days=1)).isoformat(), "source": "guardian"}
+
+
 WINDOW = Proxy.service_window()
 DESK = Actor("staff", "0190a5f0-0000-7000-8000-0000000000bb", "frontdesk")
 
@@ -85,7 +91,7 @@ def test_the_service_window_acts_only_where_authorised(db: Db, now: datetime) ->
 def test_a_guardian_acts_in_every_scope_for_a_child_under_14(db: Db, now: datetime, birth: str,
                                                              under_14: bool) -> None:
     """13 years and 364 days old: every scope; from the 14th birthday only those recorded."""
-    child, guardian = enrol(now, birth_date=birth), enrol(now)
+    child, guardian = enrol(now, birth_date=birth, consent=by_guardian(now)), enrol(now)
     authorise(child, Proxy(guardian), ["view"], now, guardian=True)
     assert allowed(child, Proxy(guardian), "view", now)
     assert allowed(child, Proxy(guardian), "redeem", now) is under_14
@@ -93,7 +99,7 @@ def test_a_guardian_acts_in_every_scope_for_a_child_under_14(db: Db, now: dateti
 
 
 def test_the_14th_birthday_is_the_hospitals_local_day(db: Db, now: datetime) -> None:
-    child, guardian = enrol(now, birth_date="2012-06-15"), enrol(now)
+    child, guardian = enrol(now, birth_date="2012-06-15", consent=by_guardian(now)), enrol(now)
     authorise(child, Proxy(guardian), [], now - timedelta(days=30), guardian=True)
     just_before = datetime(2026, 6, 14, 15, 59, tzinfo=UTC)  # 23:59 on the 14th in Shanghai
     birthday = datetime(2026, 6, 14, 16, 0, tzinfo=UTC)  # midnight: the 15th in Shanghai, still the 14th in UTC

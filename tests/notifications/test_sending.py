@@ -13,14 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import select
 
 from carepoints.audit import service as audit
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.notifications import sending
 from carepoints.notifications.channels import Result
-from carepoints.patients.models import Patient
+from carepoints.patients import service as patients
 from tests.conftest import Db
 from tests.helpers import enrol, error
 from tests.notifications.kit import Gateway, configure, delivery_rows, enqueue, inbox_rows, run, with_sms
@@ -40,7 +39,7 @@ def remind(pid: str, at: datetime, appointment_id: str = "a1") -> None:
 
 def phone_of(pid: str) -> str:
     with read_tx() as session:
-        return str(session.connection().execute(select(Patient.phone).where(Patient.id == pid)).scalar_one())
+        return patients.contact(session, [pid])[pid]
 
 
 def test_one_sms_per_outbox_row_with_only_the_template_text(db: Db, gateway: Gateway,
@@ -94,7 +93,8 @@ def test_a_failing_gateway_is_retried_with_backoff_until_one_gets_through(db: Db
 
 def test_dead_letter_after_max_attempts_then_retry_over_the_api(api: Api, gateway: Gateway,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    with_sms(monkeypatch, gateway, notify_max_attempts="3", notify_backoff_base_seconds="10")
+    # the retry runs on the real clock: no quiet hours, or it fails in the Shanghai night
+    with_sms(monkeypatch, gateway, notify_max_attempts="3", notify_backoff_base_seconds="10", notify_quiet_hours="")
     pid = api.enrol()
     remind(pid, NOON)
     gateway.script = [503, 429, 500, 500]
@@ -243,8 +243,10 @@ def test_webhooks_are_signed_and_carry_ids_only(api: Api, gateway: Gateway) -> N
     [req] = gateway.received
     assert req.path == "/his"
     ts, sig = req.headers["x-carepoints-timestamp"], req.headers["x-carepoints-signature"]
-    expected = hmac.new(secret.encode(), ts.encode() + b"." + req.body, hashlib.sha256).hexdigest()
-    assert sig == "sha256=" + expected
+    nonce = req.headers["x-carepoints-nonce"]
+    # signed as requests to us are (security.signing): METHOD, target, timestamp, nonce, sha256(body)
+    canonical = f"POST\n/his\n{ts}\n{nonce}\n{hashlib.sha256(req.body).hexdigest()}".encode()
+    assert sig == hmac.new(secret.encode(), canonical, hashlib.sha256).hexdigest()
     assert req.headers["x-carepoints-delivery"] == delivery_rows(channel="webhook")[0]["id"]
     body = req.json
     assert body["topic"] == "points.changed"
@@ -271,7 +273,7 @@ def test_a_deleted_webhook_gets_nothing_more(api: Api, gateway: Gateway) -> None
 
 def test_wechat_template_messages(api: Api, gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
     configure(monkeypatch, wechat_gateway_url=gateway.url + "/wx", wechat_gateway_token="wx",
-              wechat_template_ids="appointment.reminder=TPL_REMIND")
+              wechat_template_ids="appointment.reminder=TPL_REMIND", notify_quiet_hours="")  # real clock
     pid = api.enrol()
     r = api.request("PUT", f"/patients/{pid}/notification-preferences", {"wechat": True, "wechat_openid": "oABC_123"})
     assert r.status_code == 200, r.text

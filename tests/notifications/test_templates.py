@@ -13,6 +13,7 @@ import pytest
 from carepoints.notifications import channels
 from carepoints.notifications import templates as tpl
 from carepoints.notifications.dispatch import after_quiet, backoff, parse_window
+from carepoints.security import signing
 
 CST = ZoneInfo("Asia/Shanghai")
 NIGHT = (time(21, 30), time(7, 30))
@@ -144,8 +145,9 @@ def test_response_classes_and_signature() -> None:
     assert channels.classify(400) == channels.Result("dead", "http_400")
     assert channels.classify(404).outcome == "dead"
     assert channels.classify(301).outcome == "dead"
-    assert channels.sign("k", "1", b"{}") == channels.sign("k", "1", b"{}")
-    assert channels.sign("k", "1", b"{}") != channels.sign("k", "2", b"{}")
+    signed = signing.sign("k", "POST", "/h", "1", "n" * 16, b"{}")
+    assert signed == signing.sign("k", "POST", "/h", "1", "n" * 16, b"{}")
+    assert signed != signing.sign("k", "POST", "/h", "2", "n" * 16, b"{}")
     assert channels.parse_template_ids(" a.b=T1, c=T2,broken,=x") == {"a.b": "T1", "c": "T2"}
     assert channels.template_id_for({"points.changed": "T"}, "points.changed.earned") == "T"
     assert channels.template_id_for({"points.changed.earned": "E", "points.changed": "T"},

@@ -13,6 +13,7 @@ from carepoints.kit.db import write_tx
 from carepoints.kit.time import utc_now
 from carepoints.security import service as security
 from tests.helpers import bp, event
+from tests.security.public import PUBLIC
 
 if TYPE_CHECKING:
     from tests.api_client import Api
@@ -24,12 +25,12 @@ PASSWORD = "correct horse battery"
 
 
 def _protected(api: Api) -> list[tuple[str, str]]:
-    """Every /api/v1 operation in the OpenAPI document but the token exchange."""
+    """Every /api/v1 operation in the OpenAPI document but the public ones (token exchange, codes)."""
     doc = api.client.get("/openapi.json").json()
     ops = [(method.upper(), path.replace("{patient_id}", UNKNOWN).replace("{event_id}", UNKNOWN))
            for path, item in doc["paths"].items() if path.startswith("/api/v1/")
            for method in item if method in ("get", "post", "put", "patch", "delete")]
-    return [op for op in ops if op[1] != "/api/v1/auth/token"]
+    return [op for op in ops if op not in PUBLIC]
 
 
 def _token(api: Api, username: str, password: str = PASSWORD) -> str:

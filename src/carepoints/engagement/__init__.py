@@ -11,3 +11,7 @@ _observers.connect()
 from carepoints.engagement.community import observers as _community  # noqa: E402
 
 _community.connect()
+
+from carepoints.engagement import privacy as _privacy  # noqa: E402
+
+_privacy.connect()  # (trust.privacy) engagement records in the data download, plans stopped at erasure

@@ -4,8 +4,10 @@ from fastapi import APIRouter, Depends, Query
 
 from carepoints.enrolment import service
 from carepoints.kit.db import read_tx, write_tx
+from carepoints.kit.errors import ValidationFailedError
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON
+from carepoints.patients import service as patients
 from carepoints.patients.schemas import PatientCreate
 from carepoints.security.deps import require
 from carepoints.security.service import Principal
@@ -21,6 +23,20 @@ def enrol(body: PatientCreate, principal: Principal = Depends(require("patients:
         pid, created = service.enrol(session, body, utc_now())
         doc = service.patient(session, pid, reveal_pii=principal.can("pii:read"))
     return JSON(doc, status_code=201 if created else 200)
+
+
+@router.get("/patients")
+def find_patients(phone: str | None = Query(None, pattern=r"^\+?[0-9][0-9 -]{4,23}$"),
+                  id_number: str | None = Query(None, pattern=r"^[0-9]{17}[0-9Xx]$|^[A-Za-z0-9]{6,20}$"),
+                  principal: Principal = Depends(require("patients:read"))) -> JSON:
+    """Look patients up by phone and/or national id (blind index; several patients may share a
+    phone): `{items: [patient]}`, PII masked unless the caller may read it. One of the two is required."""
+    if phone is None and id_number is None:
+        raise ValidationFailedError(fields=[{"loc": ["query", "phone"], "msg": "phone or id_number is required"}])
+    with read_tx() as session:
+        reveal = principal.can("pii:read")
+        return JSON({"items": [service.patient(session, pid, reveal_pii=reveal)
+                               for pid in patients.find(session, phone=phone, id_number=id_number)]})
 
 
 @router.get("/patients/{patient_id}")

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from carepoints.enrolment import households
+from carepoints.enrolment import households, privacy
 from carepoints.events import service as events
 from carepoints.kit.errors import AppError
 from carepoints.ledger import service as ledger
@@ -28,9 +28,13 @@ def enrol(session: Session, data: PatientCreate, now: datetime, *, channel: str 
     existing = patients.find_existing(session, data)
     if existing is not None:
         return existing, False
+    if data.consent.purposes != []:  # (trust.privacy) a child under 14 consents through a guardian
+        privacy.age_rule(data.birth_date, data.consent.source, data.consent.accepted_at)
     nested = session.begin_nested()
     try:
         pid = patients.create(session, data, now)
+        if data.consent.guardian is not None:
+            privacy.attach_guardian(session, pid, data.consent.guardian, data.consent.source)
         ledger.open_wallet(session, pid, now)
         nested.commit()
     except IntegrityError:

@@ -13,7 +13,7 @@ from carepoints.kit.db import write_tx
 from carepoints.kit.errors import AppError, ValidationFailedError
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON, error_response
-from carepoints.security.deps import authorize, require
+from carepoints.security.deps import Signed, authorize, require
 from carepoints.security.service import Principal
 
 router = APIRouter(tags=["events"])
@@ -44,7 +44,9 @@ async def post_events(request: Request, _p: Principal = Depends(require("events:
 
 async def fast_post_events(headers: Mapping[str, str], body: bytes) -> JSON:
     """`POST /api/v1/events` on the lean ASGI path (kit.fastpath): the route above, minus the framework."""
-    await authorize(headers.get("authorization", ""), "events:write")
+    target = headers.get(":target")  # only signed requests have one (kit.fastpath)
+    await authorize(headers.get("authorization", ""), "events:write",
+                    None if target is None else Signed("POST", target, headers, body))
     return await ingest_body(body)
 
 

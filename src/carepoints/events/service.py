@@ -32,6 +32,7 @@ from carepoints.kit.bulk import fetch, insert_rows, marks, savepoint
 from carepoints.kit.db import is_postgres, table, write_tx
 from carepoints.kit.errors import AppError
 from carepoints.kit.ids import is_id
+from carepoints.kit.metrics import count_events
 from carepoints.kit.outbox import enqueue_many
 from carepoints.kit.time import add_months, utc_now
 from carepoints.ledger import service as ledger
@@ -117,13 +118,14 @@ def _ingest_group(jobs: Sequence[Sequence[Any]]) -> list[list[Result]]:
         # (its jobs would be run again), so a failure answers only the waiting items.
         try:
             with write_tx() as session:
-                later = ingest(session, [flat[i] for i in waiting], utc_now())
+                later = ingest(session, [flat[i] for i in waiting], utc_now(), counted=False)
         except Exception:
             log.error("deferred events failed; each runs alone", exc_info=False)
             later = [_ingest_alone(flat[i]) for i in waiting]
         for i, result in zip(waiting, later, strict=True):
             first[i] = result
     results = [r for r in first if r is not None]
+    count_events(results)  # metrics: once per group, after its commits
     out: list[list[Result]] = []
     start = 0
     for job in jobs:
@@ -135,7 +137,7 @@ def _ingest_group(jobs: Sequence[Sequence[Any]]) -> list[list[Result]]:
 def _ingest_alone(raw: Any) -> Result:
     try:
         with write_tx() as session:
-            return ingest(session, [raw], utc_now())[0]
+            return ingest(session, [raw], utc_now(), counted=False)[0]
     except Exception:
         log.error("an event failed unexpectedly", exc_info=False)
         return _IngestFailedError()
@@ -153,9 +155,14 @@ writer: GroupCommitter[Sequence[Any], list[Result]] = GroupCommitter(
     _ingest_group, size=len, max_size=MAX_BATCH, name="carepoints-events-writer")
 
 
-def ingest(session: Session, raw_items: Sequence[Any], now: datetime) -> list[Result]:
-    """Ingest events; each result is an outcome dict or the item's error."""
-    return [r for r in _ingest(session, raw_items, now) if r is not None]
+def ingest(session: Session, raw_items: Sequence[Any], now: datetime, *, counted: bool = True) -> list[Result]:
+    """Ingest events; each result is an outcome dict or the item's error. Counted in the
+    metrics when processed (the caller's transaction commits later, or rolls back) unless
+    not `counted` (the writer counts its groups itself, after their commits)."""
+    results = [r for r in _ingest(session, raw_items, now) if r is not None]
+    if counted:
+        count_events(results)
+    return results
 
 
 def _ingest(session: Session, raw_items: Sequence[Any], now: datetime,

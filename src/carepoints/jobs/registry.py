@@ -3,6 +3,7 @@ functions; each runs in transactions of bounded size and reports figures."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,12 +11,15 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from carepoints.audit import tasks as audit_tasks
 from carepoints.config import get_settings
 from carepoints.engagement.followups import tasks as followups
 from carepoints.engagement.health import tasks as health
 from carepoints.jobs.models import JobRun
+from carepoints.kit import retention
 from carepoints.kit.db import drain, table, write_tx
 from carepoints.kit.ids import new_id
+from carepoints.kit.metrics import job_finished
 from carepoints.kit.time import utc_now
 from carepoints.ledger import integrity, notices
 from carepoints.ledger import service as ledger
@@ -42,7 +46,8 @@ def ledger_expire_holds(now: datetime) -> dict[str, Any]:
 def ledger_seal_checkpoint(now: datetime) -> dict[str, Any]:
     settings = get_settings()
     with write_tx() as session:
-        return integrity.seal_checkpoint(session, settings.checkpoint_key, now, settings.checkpoint_path())
+        result = integrity.seal_checkpoint(session, settings.checkpoint_key, now, settings.checkpoint_path())
+    return {**result, **audit_tasks.seal_blocks(now)}  # (trust.audit) then the audit log's due blocks
 
 
 def ledger_notify_expiring_points(now: datetime) -> dict[str, Any]:
@@ -56,13 +61,20 @@ def engagement_care_alerts(now: datetime) -> dict[str, Any]:
     return {**health.flag_inactivity(now), "overdue_followups": followups.flag_overdue_followups(now)["alerts"]}
 
 
+def privacy_apply_retention(now: datetime) -> dict[str, Any]:
+    """`apply-retention` (trust.privacy): every registered kind of record past its period, in batches."""
+    return retention.apply(now, get_settings().retention_days)
+
+
 JOBS: dict[str, Callable[[datetime], dict[str, Any]]] = {
+    "apply-retention": privacy_apply_retention,
     "care-alerts": engagement_care_alerts,
     "remind-followups": followups.remind_followups,
     "remind-medication": health.remind_medication,
     "expire-points": ledger_expire_points,
     "expire-holds": ledger_expire_holds,
     "seal-checkpoint": ledger_seal_checkpoint,
+    "seal-audit": audit_tasks.seal_blocks,  # (trust.audit)
     "generate-sessions": scheduling.generate_sessions,
     "sweep-no-shows": scheduling.sweep_no_shows,
     "release-reserved-slots": scheduling.release_reserved_slots,
@@ -75,11 +87,13 @@ JOBS: dict[str, Callable[[datetime], dict[str, Any]]] = {
 
 # Fixed local times (hour, minute) or an interval, never "at start-up".
 SCHEDULE: dict[str, tuple[int, int] | timedelta] = {
+    "apply-retention": (4, 0),  # daily, after seal-checkpoint (an audit purge needs sealed blocks)
     "remind-followups": (9, 30),
     "care-alerts": (8, 0),  # a follow-up step is overdue from local midnight
     "remind-medication": timedelta(minutes=5),
     "expire-points": (2, 0),
     "seal-checkpoint": (3, 30),
+    "seal-audit": timedelta(minutes=10),  # (trust.audit) rows stay unsealed about margin + 10 min
     "expire-holds": timedelta(minutes=5),
     "generate-sessions": (1, 0),
     "sweep-no-shows": timedelta(minutes=15),
@@ -108,13 +122,29 @@ def run(name: str, now: datetime | None = None, slot: str | None = None) -> dict
                 "id": run_id, "job": name, "slot": slot or f"manual:{run_id}", "started_at": utc_now(),
                 "finished_at": None, "status": "running", "result": None}])
     except IntegrityError:
+        job_finished(name, "skipped", None)
         raise AlreadyRunError(name) from None
+    started = time.perf_counter()
     try:
         result = fn(now)
     except Exception:
+        job_finished(name, "failed", time.perf_counter() - started)
         _finish(run_id, "failed", None)
         raise
+    job_finished(name, "done", time.perf_counter() - started)
     _finish(run_id, "done", result)
+    return result
+
+
+def run_unleased(name: str, now: datetime) -> dict[str, Any]:
+    """Run a job that claims its own work (no lease row, no `job_runs` row), counted in the metrics."""
+    started = time.perf_counter()
+    try:
+        result = JOBS[name](now)
+    except Exception:
+        job_finished(name, "failed", time.perf_counter() - started)
+        raise
+    job_finished(name, "done", time.perf_counter() - started)
     return result
 
 

@@ -44,7 +44,7 @@ def due_slots(now: datetime, last: datetime) -> list[tuple[str, str]]:
 def _run(name: str, slot: str, now: datetime) -> bool:
     """Run one due job; False when another process had it already. Failures are logged."""
     try:
-        result = registry.JOBS[name](now) if name in UNLEASED else registry.run(name, now, slot=slot)
+        result = registry.run_unleased(name, now) if name in UNLEASED else registry.run(name, now, slot=slot)
     except registry.AlreadyRunError:
         return False
     except Exception as exc:  # type and place only: messages can quote row values

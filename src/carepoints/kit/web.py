@@ -36,8 +36,9 @@ class JSON(Response):
 
 
 def error_response(err: AppError) -> JSON:
-    headers = {"WWW-Authenticate": "Bearer"} if err.status_code == 401 else None
-    return JSON(err.to_dict(), status_code=err.status_code, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if err.status_code == 401 else {}
+    headers.update(getattr(err, "response_headers", None) or {})  # e.g. Retry-After of a 429
+    return JSON(err.to_dict(), status_code=err.status_code, headers=headers or None)
 
 
 def crash_response(exc: BaseException, method: str, path: str) -> JSON:
@@ -69,7 +70,8 @@ def _render(request: Request, response: JSON) -> Response:
     path = request.url.path
     for prefix, render in _surfaces:
         if path == prefix or path.startswith(prefix + "/"):
-            headers = {k: v for k, v in response.headers.items() if k.lower() == "www-authenticate"} or None
+            headers = {k: v for k, v in response.headers.items()
+                       if k.lower() in ("www-authenticate", "retry-after")} or None
             return render(orjson.loads(response.body), response.status_code, headers)
     return response
 

@@ -10,3 +10,5 @@ per-patient preferences and quiet hours.
 - `tasks.send_notifications`: the `send-notifications` job (the worker runs it every 10 s).
 - `service`: inbox, preferences, webhooks, dead letters, and `once(session, kind, ref)`
   ("sent once" marks) for the domains that produce notices (reminders, expiring points)."""
+
+from carepoints.notifications import retention as _retention  # noqa: F401  (trust.privacy) retention kind

@@ -1,16 +1,16 @@
 """External channels behind one interface: `Channel.send(outgoing) -> Result`.
 
 SMS and WeChat template messages go to a configurable HTTP gateway (JSON,
-bearer token); webhooks go to the hospital system's URL, signed with
-HMAC-SHA256 over `timestamp + "." + body`. Every request carries the delivery
+bearer token); webhooks go to the hospital system's URL, signed as signed
+requests to us are (security.signing: HMAC-SHA256 over method, target,
+timestamp, nonce and body, under the subscription's secret; a fresh nonce per
+attempt). Every request carries the delivery
 id as its idempotency key, so a gateway that sees a retry can drop it. The
 in-app inbox is the default channel and is written in the dispatch
 transaction itself (no network), so it is not one of these."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from carepoints.config import Settings
+from carepoints.security import signing
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +73,6 @@ def post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -
     return classify(response.status_code)
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The webhook signature: hex HMAC-SHA256 of `timestamp.body` under the subscription's secret."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
 class SmsChannel:
     name = "sms"
 
@@ -112,11 +108,14 @@ class WebhookChannel:
 
     def send(self, outgoing: Outgoing) -> Result:
         body = orjson.dumps(outgoing.document)
-        timestamp = str(int(self.clock().timestamp()))
+        try:
+            target = httpx.URL(outgoing.address).raw_path.decode("ascii")  # path and query, as sent
+        except httpx.InvalidURL:
+            return Result("dead", "bad_url")
+        headers = signing.signed_headers(outgoing.secret, "POST", target, body,
+                                         timestamp=int(self.clock().timestamp()))
         return post(self.client, outgoing.address, body, {
-            "X-Carepoints-Timestamp": timestamp, "X-Carepoints-Delivery": outgoing.id,
-            "X-Carepoints-Signature": "sha256=" + sign(outgoing.secret, timestamp, body),
-            "Idempotency-Key": outgoing.id})
+            **headers, "X-Carepoints-Delivery": outgoing.id, "Idempotency-Key": outgoing.id})
 
 
 def _auth(token: str, delivery_id: str) -> dict[str, str]:

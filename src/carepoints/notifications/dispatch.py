@@ -40,6 +40,24 @@ _hooks = table(WebhookSubscription)
 _patients = table(Patient)
 _consents = table(Consent)
 
+# (trust.privacy) Without `notifications` consent a patient still gets these (in the inbox):
+# answers to their own requests, changes to their account, and safety messages (abnormal-
+# reading advice, critical lab values). Reminders and nudges (appointment / medication
+# reminders, follow-up due, points expiring, inactivity care) and any template not listed
+# here, new marketing included, are not sent. A template key matches an entry or its variants.
+ESSENTIAL_TEMPLATES = (
+    "appointment.booked", "appointment.cancelled", "appointment.cancelled_by_hospital", "appointment.no_show",
+    "appointment.waitlist", "checkup.booked", "rewards.redeemed", "points.changed", "tiers.changed",
+    "tiers.advisor_changed", "health.advice", "lab.critical_value.patient", "lecture.registered",
+    "lecture.registration_cancelled", "community.post_rejected",
+)
+
+
+def essential(template_key: str) -> bool:
+    """Whether a patient message is sent even without `notifications` consent."""
+    return any(template_key == e or template_key.startswith(e + ".") for e in ESSENTIAL_TEMPLATES)
+
+
 CARE_TEAM = ("care_team", "care_team")
 ADMINS = ("admins", "admins")
 Window = tuple[time, time] | None
@@ -89,6 +107,8 @@ class _Ctx:
     known: dict[str, bool]  # patient → may be reached outside the app
     prefs: dict[str, RowMapping]
     now: datetime
+    unconsented: frozenset[str] = frozenset()  # withdrew `notifications`: essential messages only
+    erased: frozenset[str] = frozenset()  # erased (PIPL): no message at all
 
 
 def due(conn: Connection, now: datetime, limit: int) -> list[RowMapping]:
@@ -109,7 +129,7 @@ def dispatch(conn: Connection, settings: Settings, now: datetime, limit: int) ->
                list(conn.execute(select(_hooks).where(_hooks.c.active.is_(True))).mappings()), settings.tz,
                _reachable(conn, pids),
                {r["patient_id"]: r for r in conn.execute(select(_prefs).where(_prefs.c.patient_id.in_(pids)))
-                .mappings()} if pids else {}, now)
+                .mappings()} if pids else {}, now, *_privacy(conn, pids))
     outcome: dict[str, list[str]] = {}
     for row in rows:
         outcome.setdefault(_one(conn, ctx, row), []).append(row["id"])
@@ -136,6 +156,19 @@ def _reachable(conn: Connection, pids: list[str]) -> dict[str, bool]:
     return out
 
 
+def _privacy(conn: Connection, pids: list[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(patients without an active `notifications` consent who once had one, erased patients)."""
+    if not pids:
+        return frozenset(), frozenset()
+    given: dict[str, bool] = {}
+    for pid, withdrawn in conn.execute(select(_consents.c.patient_id, _consents.c.withdrawn_at).where(
+            _consents.c.patient_id.in_(pids), _consents.c.purpose == "notifications")):
+        given[pid] = given.get(pid, False) or withdrawn is None
+    erased = {pid for (pid,) in conn.execute(select(_patients.c.id).where(
+        _patients.c.id.in_(pids), _patients.c.status == "erased"))}
+    return frozenset(p for p, active in given.items() if not active), frozenset(erased)
+
+
 def _one(conn: Connection, ctx: _Ctx, row: RowMapping) -> str:
     topic, payload = row["topic"], dict(row["payload"] or {})
     hooks = [h for h in ctx.hooks if topic in h["topics"] or "*" in h["topics"]]
@@ -151,6 +184,10 @@ def _one(conn: Connection, ctx: _Ctx, row: RowMapping) -> str:
         log.warning("notification %s (%s): template %s needs %s", row["id"], topic, template.key, exc)
         return "failed"
     urgent = template.urgent or payload.get("severity") == "critical"
+    pid = payload.get("patient_id")
+    if template.audience == tpl.Audience.patient and (
+            pid in ctx.erased or (pid in ctx.unconsented and not essential(template.key))):
+        return "dispatched" if hooks else "skipped"  # PIPL: not for this patient (see ESSENTIAL_TEMPLATES)
     if template.audience == tpl.Audience.patient:
         return _to_patient(conn, ctx, row, template, rendered, urgent)
     recipients = {tpl.Audience.care_team: [CARE_TEAM], tpl.Audience.admins: [ADMINS],

@@ -20,6 +20,7 @@ from carepoints.kit.db import table
 from carepoints.notifications.channels import Outgoing, Result
 from carepoints.notifications.dispatch import after_quiet, backoff, parse_window
 from carepoints.notifications.models import Delivery, Preference, WebhookSubscription
+from carepoints.patients import service as patients
 from carepoints.patients.models import Patient
 
 _d = table(Delivery)
@@ -80,10 +81,10 @@ def _addresses(conn: Connection, rows: list[RowMapping]) -> dict[tuple[str, str]
         want.setdefault(row["channel"], set()).add(row["recipient_id"])
     out: dict[tuple[str, str], tuple[str, str]] = {}
     if want.get("sms"):
-        for pid, phone in conn.execute(select(_patients.c.id, _patients.c.phone).where(
-                _patients.c.id.in_(sorted(want["sms"])), _patients.c.status == "active")):
-            if phone:
-                out[("sms", pid)] = (phone, "")
+        active = conn.execute(select(_patients.c.id).where(
+            _patients.c.id.in_(sorted(want["sms"])), _patients.c.status == "active")).scalars()
+        for pid, phone in patients.contact(conn, active).items():  # decrypted now, never stored by us
+            out[("sms", pid)] = (phone, "")
     if want.get("wechat"):
         for pid, openid, on in conn.execute(select(_prefs.c.patient_id, _prefs.c.wechat_openid, _prefs.c.wechat)
                                             .where(_prefs.c.patient_id.in_(sorted(want["wechat"])))):

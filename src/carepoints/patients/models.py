@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, String, text
+from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carepoints.kit.db import Base
@@ -10,14 +10,22 @@ from carepoints.kit.types import UTCDateTime
 
 
 class Patient(Base):
-    """A person. PII lives in its own columns (name, phone, id_number) and never in logs."""
+    """A person. Name, phone, national id and address are stored encrypted (patients/crypto.py:
+    `*_enc`, all under the key tag `pii_kid`), phone and national id also as blind indexes for
+    lookup; birth date and sex stay plain (ingest and age rules read them). An erased patient
+    (crypto-shredded) has NULL in every PII column."""
 
     __tablename__ = "patients"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
-    phone: Mapped[str] = mapped_column(String(32))
-    id_number: Mapped[str | None] = mapped_column(String(32))
+    name_enc: Mapped[str | None] = mapped_column(Text)
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    id_number_enc: Mapped[str | None] = mapped_column(Text)
+    address_enc: Mapped[str | None] = mapped_column(Text)
+    phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    id_number_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    # "alg:kid" of every *_enc value of the row (NULL when erased): `keys rotate` finds old rows by it
+    pii_kid: Mapped[str | None] = mapped_column(String(24), index=True)
     birth_date: Mapped[date | None] = mapped_column(Date)
     sex: Mapped[str] = mapped_column(String(8), default="unknown")
     status: Mapped[str] = mapped_column(String(16), default="active")
@@ -26,7 +34,16 @@ class Patient(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_patients_phone", "phone"),)
+
+class PatientKey(Base):
+    """A patient's own key material (HKDF salt of their PII keys). Deleting the row is the
+    crypto-shredding of an erasure: the master key alone no longer reads their values."""
+
+    __tablename__ = "patient_keys"
+
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ExternalId(Base):
@@ -47,6 +64,17 @@ class Consent(Base):
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(String(16), default="patient")
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # (trust.privacy) who consented for a child (source guardian), why a grant ended
+    guardian_relation: Mapped[str | None] = mapped_column(String(16))
+    guardian_patient_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id"))
+    guardian_name_enc: Mapped[str | None] = mapped_column(String(512))  # encrypted under the child's key
+    ended_by: Mapped[str | None] = mapped_column(String(16))  # withdrawn | superseded | erasure
+
+    __table_args__ = (
+        CheckConstraint("source IN ('patient', 'guardian', 'institution')", name="source"),
+        Index("uq_consents_active", "patient_id", "purpose", unique=True,
+              sqlite_where=text("withdrawn_at IS NULL"), postgresql_where=text("withdrawn_at IS NULL")),
+    )
 
 
 class Household(Base):

@@ -19,3 +19,9 @@ def mask_id_number(number: str) -> str:
     if len(number) < 8:
         return "*" * len(number)
     return number[:3] + "*" * (len(number) - 7) + number[-4:]
+
+
+def mask_address(address: str) -> str:
+    """The first few characters (province, city), the rest starred: 北京市朝阳区****."""
+    keep = min(6, len(address) // 2)
+    return address[:keep] + "****"

@@ -7,6 +7,20 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 Purpose = Literal["points_programme", "health_data", "notifications", "research"]
 DEFAULT_PURPOSES: tuple[Purpose, ...] = ("points_programme", "health_data")
+# (trust.privacy) every purpose a patient consents to separately (PIPL), and who gives consent
+PURPOSES: tuple[Purpose, ...] = ("points_programme", "health_data", "notifications", "research")
+ConsentSource = Literal["patient", "guardian", "institution"]
+GuardianRelation = Literal["parent", "legal_guardian", "other"]
+
+
+class GuardianIn(BaseModel):
+    """Who consents for a child under 14 (监护人): a relation, and the guardian's patient id
+    when they are registered too; the name is stored encrypted under the child's key."""
+
+    model_config = ConfigDict(extra="forbid")
+    relation: GuardianRelation
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    patient_id: str | None = Field(default=None, max_length=64)
 
 
 class ExternalIdIn(BaseModel):
@@ -21,6 +35,7 @@ class ConsentIn(BaseModel):
     accepted_at: AwareDatetime
     purposes: list[Purpose] | None = None
     source: Literal["patient", "guardian", "institution"] = "patient"
+    guardian: GuardianIn | None = None  # (trust.privacy) with source guardian
 
 
 class PatientCreate(BaseModel):
@@ -30,6 +45,7 @@ class PatientCreate(BaseModel):
     id_number: str | None = Field(default=None, pattern=r"^[0-9]{17}[0-9Xx]$|^[A-Za-z0-9]{6,20}$")
     birth_date: date | None = None
     sex: Literal["male", "female", "other", "unknown"] = "unknown"
+    address: str | None = Field(default=None, min_length=1, max_length=200)
     external_ids: list[ExternalIdIn] = Field(default_factory=list, max_length=20)
     consent: ConsentIn
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
@@ -46,8 +62,9 @@ class PatientCreate(BaseModel):
 class PatientRead(BaseModel):
     id: str
     name: str
-    phone: str
+    phone: str | None  # None once erased
     id_number: str | None
+    address: str | None = None
     birth_date: date | None
     sex: str
     status: str

@@ -8,15 +8,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from carepoints.kit.bulk import as_date, fetch, marks
 from carepoints.kit.ids import is_id, new_id
+from carepoints.patients import crypto
 from carepoints.patients.errors import ExternalIdTakenError, PatientNotFoundError
-from carepoints.patients.models import Consent, ExternalId, Patient
-from carepoints.patients.pii import mask_id_number, mask_name, mask_phone
+from carepoints.patients.models import Consent, ExternalId, Patient, PatientKey
+from carepoints.patients.pii import mask_address, mask_id_number, mask_name, mask_phone
 from carepoints.patients.schemas import DEFAULT_PURPOSES, PatientCreate
+from carepoints.patients.sealing import ERASED_NAME as ERASED_NAME
+from carepoints.patients.sealing import opened, sealed
+from carepoints.security import scope
 
 PROGRAMME = "points_programme"
 
@@ -48,10 +53,14 @@ def create(session: Session, data: PatientCreate, now: datetime) -> str:
     """Store a new person with external ids and consent; flushes, never commits."""
     conn = session.connection()
     pid = new_id()
+    ring = crypto.keyring()
+    salt = crypto.new_salt()
     conn.execute(insert(Patient), [{
-        "id": pid, "name": data.name, "phone": data.phone, "id_number": data.id_number,
+        "id": pid, **sealed(ring, pid, salt, name=data.name, phone=data.phone, id_number=data.id_number,
+                            address=data.address),
         "birth_date": data.birth_date, "sex": data.sex, "status": "active", "tier": "standard",
         "elderly_mode": False, "idempotency_key": data.idempotency_key, "created_at": now}])
+    conn.execute(insert(PatientKey), [{"patient_id": pid, "salt": salt, "created_at": now}])
     if data.external_ids:
         taken = [e for e in data.external_ids if conn.execute(select(ExternalId.patient_id).where(
             ExternalId.system == e.system, ExternalId.value == e.value)).scalar()]
@@ -71,18 +80,24 @@ def read(session: Session, patient_id: str, *, reveal_pii: bool) -> dict[str, ob
     if not is_id(patient_id):
         raise PatientNotFoundError()
     conn = session.connection()
-    p = conn.execute(select(Patient).where(Patient.id == patient_id)).mappings().first()
+    p = conn.execute(select(Patient, PatientKey.salt).outerjoin(PatientKey, PatientKey.patient_id == Patient.id)
+                     .where(Patient.id == patient_id)).mappings().first()
     if p is None:
         raise PatientNotFoundError()
     exts = conn.execute(select(ExternalId.system, ExternalId.value).where(ExternalId.patient_id == patient_id)
                         .order_by(ExternalId.system, ExternalId.value)).all()
     consents = conn.execute(select(Consent).where(Consent.patient_id == patient_id)
                             .order_by(Consent.accepted_at)).mappings().all()
-    name, phone, idn = p["name"], p["phone"], p["id_number"]
-    if not reveal_pii:
-        name, phone, idn = mask_name(name), mask_phone(phone), mask_id_number(idn) if idn else None
+    pii = opened(crypto.keyring(), p)
+    name, phone, idn, address = pii.name, pii.phone, pii.id_number, pii.address
+    if not reveal_pii and not pii.erased:
+        name = mask_name(name)
+        phone = mask_phone(phone) if phone else None
+        idn = mask_id_number(idn) if idn else None
+        address = mask_address(address) if address else None
     return {
-        "id": p["id"], "name": name, "phone": phone, "id_number": idn, "birth_date": p["birth_date"],
+        "id": p["id"], "name": name, "phone": phone, "id_number": idn, "address": address,
+        "birth_date": p["birth_date"],
         "sex": p["sex"], "status": p["status"], "tier": p["tier"],
         "external_ids": [{"system": s, "value": v} for s, v in exts],
         "consents": [{"purpose": c["purpose"], "version": c["version"], "accepted_at": c["accepted_at"],
@@ -118,15 +133,15 @@ def resolve(session: Session, ids: Iterable[str], refs: Iterable[tuple[str, str]
 
 def id_for(session: Session, patient_id: str | None, ref_id: str | None = None, system: str | None = None,
            value: str | None = None) -> str:
-    """The patient a request names: by id, or by an external (system, value) reference."""
-    if patient_id is not None:
-        return patient_id
-    if ref_id is not None:
-        return ref_id
-    _found, by_ref = resolve(session, [], [(system or "", value or "")])
-    pid = by_ref.get((system or "", value or ""))
+    """The patient a request names: by id, or by an external (system, value) reference. A patient
+    token's request may name only patients in its reach (security.scope: 404 / 403)."""
+    pid = patient_id if patient_id is not None else ref_id
     if pid is None:
-        raise PatientNotFoundError()
+        _found, by_ref = resolve(session, [], [(system or "", value or "")])
+        pid = by_ref.get((system or "", value or ""))
+        if pid is None:
+            raise PatientNotFoundError()
+    scope.ensure(pid)  # (trust.auth)
     return pid
 
 
@@ -176,3 +191,87 @@ def lock(session: Session, patient_id: str) -> Resolved | None:
         return None
     found, _refs = resolve(session, [patient_id], [])
     return found.get(patient_id)
+
+
+# --- PII: lookup by blind index, decrypted contact data, crypto-shredding -------------------
+
+_PII_ROW = (Patient.id, Patient.name_enc, Patient.phone_enc, Patient.id_number_enc, Patient.address_enc,
+            PatientKey.salt)
+
+
+def _conn(session: Session | Connection) -> Connection:
+    return session.connection() if isinstance(session, Session) else session
+
+
+def find(session: Session | Connection, *, phone: str | None = None, id_number: str | None = None) -> list[str]:
+    """Ids of the patients with this phone and/or national id (blind-index lookup, both must
+    match when both are given; several patients may share a phone), oldest first. Erased
+    patients are never found. No criterion → no patients."""
+    if phone is None and id_number is None:
+        return []
+    ring = crypto.keyring()
+    stmt = select(Patient.id).order_by(Patient.created_at, Patient.id)
+    if phone is not None:
+        stmt = stmt.where(Patient.phone_index.in_(ring.index_candidates("phone", phone)))
+    if id_number is not None:
+        stmt = stmt.where(Patient.id_number_index.in_(ring.index_candidates("id_number", id_number)))
+    return list(_conn(session).execute(stmt).scalars())
+
+
+def contact(session: Session | Connection, patient_ids: Iterable[str]) -> dict[str, str]:
+    """Patient id → decrypted phone (for SMS and one-time codes), whatever the status: callers
+    decide who may be contacted. Unknown, erased and unreadable patients are left out."""
+    wanted = sorted({i for i in patient_ids if is_id(i)})
+    if not wanted:
+        return {}
+    ring = crypto.keyring()
+    out: dict[str, str] = {}
+    conn = _conn(session)
+    for chunk in (wanted[i:i + 500] for i in range(0, len(wanted), 500)):
+        rows = conn.execute(select(*_PII_ROW).outerjoin(PatientKey, PatientKey.patient_id == Patient.id)
+                            .where(Patient.id.in_(chunk))).mappings()
+        for row in rows:
+            phone = opened(ring, row).phone
+            if phone:
+                out[row["id"]] = phone
+    return out
+
+
+def display_name(session: Session | Connection, patient_id: str, *, masked: bool = False) -> str:
+    """The patient's name for a greeting or a staff list ("已注销 / erased" once erased)."""
+    if not is_id(patient_id):
+        raise PatientNotFoundError()
+    row = _conn(session).execute(select(*_PII_ROW).outerjoin(PatientKey, PatientKey.patient_id == Patient.id)
+                                 .where(Patient.id == patient_id)).mappings().first()
+    if row is None:
+        raise PatientNotFoundError()
+    pii = opened(crypto.keyring(), row)
+    return mask_name(pii.name) if masked and not pii.erased and not pii.unreadable else pii.name
+
+
+def shred(session: Session, patient_id: str, now: datetime) -> bool:
+    """Crypto-shred a patient (PIPL deletion): delete their key material, clear every
+    encrypted PII column and blind index, and set the status to `erased`. The row, its id
+    and everything keyed on it (ledger amounts) stay. True when this call erased the
+    patient, False when they were erased already (idempotent). Audit is the caller's."""
+    if not is_id(patient_id):
+        raise PatientNotFoundError()
+    conn = session.connection()
+    stmt = select(Patient.status, Patient.name_enc).where(Patient.id == patient_id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    if row is None:
+        raise PatientNotFoundError()
+    deleted = conn.execute(delete(PatientKey).where(PatientKey.patient_id == patient_id)).rowcount
+    if row.status == "erased" and row.name_enc is None and not deleted:
+        return False
+    conn.execute(update(Patient).where(Patient.id == patient_id).values(
+        name_enc=None, phone_enc=None, id_number_enc=None, address_enc=None, phone_index=None,
+        id_number_index=None, pii_kid=None, status="erased"))
+    return True
+
+
+def is_erased(session: Session | Connection, patient_id: str) -> bool:
+    status = _conn(session).execute(select(Patient.status).where(Patient.id == patient_id)).scalar()
+    return status == "erased"

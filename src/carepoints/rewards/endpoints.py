@@ -14,6 +14,7 @@ from carepoints.kit.time import local_date, utc_now
 from carepoints.kit.web import JSON
 from carepoints.rewards import budget, offsets, service
 from carepoints.rewards.schemas import FeeOffsetCreate, RedemptionCreate, RewardCreate, RewardUpdate, VerifyIn
+from carepoints.security import scope
 from carepoints.security.deps import require
 from carepoints.security.service import Principal
 
@@ -54,6 +55,8 @@ def redeem(body: RedemptionCreate, p: Principal = Depends(require("redemptions:w
     """Redeem points for a reward: balance, stock, per-patient limit, validity and budget are
     checked in one transaction; coupons, vouchers and privileges come with a code. The same
     `idempotency_key` again → the first redemption (200)."""
+    scope.ensure_named(body.patient_id, body.patient, proxy_patient_id=body.proxy_patient_id,
+                       service_window=body.service_window)  # (trust.auth) a patient token: in reach, as itself
     with write_tx() as session:
         doc, created = service.redeem(session, body, p.actor(), utc_now())
     return JSON(doc, status_code=201 if created else 200)

@@ -11,8 +11,10 @@ from datetime import date, datetime
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
+from carepoints.config import get_settings
 from carepoints.kit.db import is_sqlite, read_conn, read_tx, write_tx
 from carepoints.kit.errors import AppError
+from carepoints.kit.ratelimit import limiter
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON
 from carepoints.scheduling import checkups, service, waitlist
@@ -33,6 +35,7 @@ from carepoints.scheduling.schemas import (
     TemplateCreate,
     WaitlistJoin,
 )
+from carepoints.security import scope
 from carepoints.security.deps import require
 from carepoints.security.service import Principal
 
@@ -112,12 +115,26 @@ async def book(body: AppointmentCreate, p: Principal = Depends(require("appointm
     code when the session is full or the patient is over a limit; the same idempotency key
     again answers the same appointment (200). With `proxy_patient_id` or `service_window`
     a caregiver books for the patient (代办, the patient's `book` authorisation)."""
+    # (trust.auth) a patient token books only for patients in reach: checked here, because the
+    # booking writer's thread does not see the request's reach
+    scope.ensure_named(body.patient_id, body.patient, proxy_patient_id=body.proxy_patient_id,
+                       service_window=body.service_window)
+    _limit_booking(body)
     async with _rush.admit(body, utc_now) as now:
         result = await service.booking_writer.run((body, now, p.actor()))
     if isinstance(result, AppError):
         raise result
     doc, created = result
     return JSON(doc, status_code=201 if created else 200)
+
+
+def _limit_booking(body: AppointmentCreate) -> None:
+    """(trust.signing) at most `rate_limit_booking_per_minute` attempts per patient (429 rate.limited)."""
+    per_minute = get_settings().rate_limit_booking_per_minute
+    if per_minute:
+        ref = body.patient
+        who = body.patient_id or ((ref.id or f"{ref.system}|{ref.value}") if ref else "")
+        limiter.check("book:" + who, per_minute)
 
 
 def _claimable(body: AppointmentCreate, now: datetime) -> int | None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carepoints.kit.db import Base
@@ -18,8 +18,16 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     require_signature: Mapped[bool] = mapped_column(Boolean, default=False)
+    # (trust.signing) the HMAC key of signed requests, AES-GCM sealed (security.signing); None = unsigned key
+    signing_secret: Mapped[str | None] = mapped_column(String(200))
+    # (trust.signing) requests per minute for this key (kit.ratelimit); None = no limit
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # (trust.auth) refused with auth.key_expired from then on; None = no expiry
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # (trust.auth) the key that replaced this one on rotation (this one works until expires_at, the grace)
+    replaced_by: Mapped[str | None] = mapped_column(String(36))
 
 
 class StaffUser(Base):
@@ -31,3 +39,56 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # (trust.auth) failed logins since failed_since (the lockout window); locked until locked_until
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    failed_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # (trust.auth) TOTP second factor: the secret sealed with the secret key (Fernet), and the last
+    # time step used (a code is never accepted twice)
+    totp_secret: Mapped[str | None] = mapped_column(String(500))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RequestNonce(Base):
+    """A signed request's nonce, per key (trust.signing): the primary key makes a second use
+    within the window an INSERT conflict, decided by the database across worker processes."""
+
+    __tablename__ = "request_nonces"
+    __table_args__ = (Index("ix_request_nonces_at", "at"),)
+
+    key_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StaffSession(Base):
+    """One staff token (its `jti`): idle time-out from last_seen_at (touched at most once a
+    minute), logout sets revoked_at (trust.auth)."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    staff_user_id: Mapped[str] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OtpCode(Base):
+    """A patient login code (trust.auth): only HMACs of the phone, the caller's address and the
+    code are stored; `dev_code` holds the code itself only with CAREPOINTS_DEV_OTP=1 (SQLite)."""
+
+    __tablename__ = "otp_codes"
+    __table_args__ = (Index("ix_otp_codes_phone", "phone_hash", "created_at"),
+                      Index("ix_otp_codes_ip", "ip_hash", "created_at"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    phone_hash: Mapped[str] = mapped_column(String(64))
+    ip_hash: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dev_code: Mapped[str | None] = mapped_column(String(6))

@@ -1,4 +1,28 @@
-"""Roles and what they may do. `admin` holds every permission of `integration`."""
+"""Roles and what they may do: the one access-control matrix of carepoints.
+
+Every endpoint names one permission (`security.deps.require(permission)`);
+a role may call it exactly when its set below holds that permission
+(`tests/security/test_matrix.py` walks every route of the app over HTTP with a
+credential of every role and fails on a route without a rule).
+
+| role | who | holds |
+|---|---|---|
+| integration | hospital systems (API keys) | events, enrolment, points, booking, rewards, engagement for the patient |
+| admin | programme admin (API key or staff + TOTP) | every permission of `integration`, programme, staff, audit, PII |
+| frontdesk | service window (积分服务专窗) | patients, PII, check-in, coupons (核销), offline entries, households |
+| nurse | follow-up team | care alerts, follow-ups, health readings, booking |
+| moderator | community moderation | moderation, reading engagement |
+| clinician | doctors | care, health readings, doctor-booked follow-ups |
+| auditor | audit | audit log, ledger verification, reports (read only) |
+| patient | a patient (phone + one-time code) | `PATIENT`: only for themself — see below |
+| proxy | a patient acting for another (代办) | `PROXY_SCOPES` of the authorisation: view → the reads, |
+|  |  | book → appointments:write, redeem → redemptions:write |
+
+A patient token reaches only its own patient and those who authorised it as
+proxy (active `ProxyAuthorisation` rows naming it). `require` checks the role
+first (403), then the patient named in the path (404 `patients.not_found` when
+out of reach, so ids cannot be probed), and patients named in a body or query
+are checked where the request resolves them (`patients.service.id_for`)."""
 
 from __future__ import annotations
 
@@ -13,6 +37,8 @@ class Role(StrEnum):
     moderator = "moderator"
     clinician = "clinician"
     auditor = "auditor"
+    patient = "patient"
+    proxy = "proxy"
 
 
 API_KEY_ROLES = (Role.integration, Role.admin)
@@ -24,14 +50,20 @@ INTEGRATION = frozenset({"events:write", "events:revoke", "patients:write", "pat
                          "households:read", "households:write", "proxies:write",
                          # engagement and notifications, acting for the patient from the hospital's app
                          "health:read", "health:write", "engagement:read", "engagement:write",
-                         "followups:read", "notifications:read", "notifications:write"})
+                         "followups:read", "notifications:read", "notifications:write",
+                         # FHIR ingest may enrol a Patient it cannot match (consent source institution)
+                         "patients:enrol",
+                         # (trust.privacy) consents per purpose and the patient's data download (PIPL)
+                         "consents:read", "consents:write", "privacy:export"})
 CARE = frozenset({"health:read", "care:read", "care:write", "followups:read", "followups:write", "engagement:read"})
 PERMISSIONS: dict[str, frozenset[str]] = {
     Role.integration: INTEGRATION,
     Role.admin: INTEGRATION | {"pii:read", "programme:write", "ledger:verify", "staff:write", "audit:read",
-                               "schedule:write", "tiers:write", "rewards:write", "reports:read",
-                               "content:write", "moderation:write", "lectures:write", "webhooks:write"} | CARE,
+                               "access_report:read", "schedule:write", "tiers:write", "rewards:write", "reports:read",
+                               "content:write", "moderation:write", "lectures:write", "webhooks:write",
+                               "privacy:erase"} | CARE,
     Role.frontdesk: frozenset({"patients:read", "patients:write", "points:read", "events:write", "pii:read",
+                               "consents:read", "consents:write", "privacy:export", "privacy:erase",
                                "schedule:read", "appointments:read", "appointments:write", "tiers:write",
                                "rewards:read", "redemptions:write", "coupons:verify",
                                "households:read", "households:write", "proxies:write",
@@ -43,8 +75,32 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Role.clinician: frozenset({"patients:read", "points:read", "schedule:read", "appointments:read",
                                "appointments:follow_up", "health:write"}) | CARE,
     Role.auditor: frozenset({"patients:read", "points:read", "ledger:verify", "audit:read", "reports:read",
-                             "rewards:read", "households:read"}),
+                             "rewards:read", "households:read", "access_report:read"}),
 }
+
+# (trust.auth) what a patient may do for themself; a route naming another patient answers 404
+PATIENT = frozenset({"points:read", "schedule:read", "appointments:read", "appointments:write",
+                     "rewards:read", "redemptions:write", "health:read", "health:write",
+                     "engagement:read", "engagement:write", "followups:read",
+                     "notifications:read", "notifications:write", "households:read",
+                     "consents:read", "consents:write", "access_report:read", "privacy:export", "privacy:erase"})
+# what a proxy may do for the patient who authorised them, by the authorisation's scopes
+PROXY_SCOPES: dict[str, frozenset[str]] = {
+    "view": frozenset(p for p in PATIENT if p.endswith(":read")),
+    "book": frozenset({"appointments:write"}),
+    "redeem": frozenset({"redemptions:write"}),
+}
+PERMISSIONS[Role.patient] = PATIENT
+PERMISSIONS[Role.proxy] = frozenset().union(*PROXY_SCOPES.values())
+PATIENT_ROLES = (Role.patient,)
+# every signed-in caller may end their own session
+for _role in list(PERMISSIONS):
+    PERMISSIONS[_role] = PERMISSIONS[_role] | {"auth:logout"}
+
+
+def proxy_allows(scopes: frozenset[str], permission: str) -> bool:
+    """May a proxy holding `scopes` use `permission` for the patient who authorised them?"""
+    return any(permission in PROXY_SCOPES.get(scope, frozenset()) for scope in scopes)
 
 
 def allows(role: str, permission: str) -> bool:

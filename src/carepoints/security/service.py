@@ -6,30 +6,32 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import jwt
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from carepoints.audit.service import Actor
-from carepoints.kit.errors import UnauthenticatedError
+from carepoints.config import get_settings
+from carepoints.kit.errors import UnauthenticatedError, ValidationFailedError
 from carepoints.kit.ids import new_id
+from carepoints.kit.time import utc_now
+from carepoints.security import scope, signing, staff
 from carepoints.security.errors import (
-    BadCredentialsError,
-    SignatureRequiredError,
+    KeyExpiredError,
     UnknownRoleError,
     UsernameTakenError,
 )
 from carepoints.security.models import ApiKey, StaffUser
-from carepoints.security.permissions import API_KEY_ROLES, STAFF_ROLES, allows
+from carepoints.security.permissions import API_KEY_ROLES, STAFF_ROLES, Role, allows
 
 _hasher = PasswordHasher()
-_DUMMY = _hasher.hash("carepoints-timing-equaliser")
 _KEY_PREFIX = "cpk_"
+MAX_RATE_LIMIT = 100_000  # (trust.signing) requests per minute a key may be given
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,14 @@ class Principal:
     id: str
     role: str
     name: str
+    # (trust.signing) set for keys that must sign: the HMAC key their requests are verified with
+    signing_secret: str | None = field(default=None, repr=False, compare=False)
+    rate_limit: int | None = None  # (trust.signing) requests per minute (kit.ratelimit); None = no limit
+    # (trust.auth) a patient token: the patients who authorised it as proxy, with scopes (security.scope)
+    reach: Mapping[str, frozenset[str]] | None = field(default=None, repr=False, compare=False)
+    # (trust.auth) a staff token's session (jti), and whether its last_seen_at is due a touch
+    session_id: str | None = field(default=None, compare=False)
+    touch: bool = field(default=False, compare=False)
 
     def can(self, permission: str) -> bool:
         return allows(self.role, permission)
@@ -52,31 +62,41 @@ def _digest(secret: str) -> str:
 
 
 def create_api_key(session: Session, name: str, role: str, now: datetime, *,
-                   require_signature: bool = False) -> tuple[str, str]:
-    """Returns (key id, secret). Only the hash is stored; the secret is shown once."""
+                   require_signature: bool = False, rate_limit: int | None = None) -> tuple[str, str]:
+    """Returns (key id, secret). Only the hash is stored; the secret is shown once. A key that
+    must sign also keeps its secret sealed as its signing secret (security.signing);
+    `rate_limit` caps its requests per minute (None = no limit)."""
     if role not in API_KEY_ROLES:
         raise UnknownRoleError(role=role)
+    if rate_limit is not None and not 1 <= rate_limit <= MAX_RATE_LIMIT:
+        raise ValidationFailedError(fields=[{"loc": ["rate_limit"], "msg": f"must be 1..{MAX_RATE_LIMIT}"}])
     secret = _KEY_PREFIX + secrets.token_urlsafe(32)
     kid = new_id()
+    sealed = signing.seal(secret, kid, get_settings().secret_key) if require_signature else None
     session.connection().execute(insert(ApiKey), [{
         "id": kid, "name": name, "role": role, "key_hash": _digest(secret), "prefix": secret[:10],
-        "require_signature": require_signature, "created_at": now, "revoked_at": None}])
+        "require_signature": require_signature, "signing_secret": sealed, "rate_limit_per_minute": rate_limit,
+        "created_at": now, "revoked_at": None}])
     return kid, secret
 
 
-def authenticate_key(session: Session, secret: str) -> Principal | None:
+def authenticate_key(session: Session, secret: str, now: datetime | None = None) -> Principal | None:
     if not secret.startswith(_KEY_PREFIX):
         return None
     row = session.connection().execute(
-        select(ApiKey.id, ApiKey.role, ApiKey.name, ApiKey.require_signature)
+        select(ApiKey.id, ApiKey.role, ApiKey.name, ApiKey.require_signature, ApiKey.signing_secret,
+               ApiKey.rate_limit_per_minute, ApiKey.expires_at)
         .where(ApiKey.key_hash == _digest(secret), ApiKey.revoked_at.is_(None))).first()
     if row is None:
         return None
+    if row[6] is not None and row[6] <= (now or utc_now()):  # (trust.auth) expired, or rotated past its grace
+        raise KeyExpiredError()
+    signing_secret = None
     if row[3]:
-        # Signed requests (HMAC over method, path, timestamp, nonce, body) arrive with the
-        # trust release; until then such a key is refused rather than accepted unsigned.
-        raise SignatureRequiredError()
-    return Principal("api_key", row[0], row[1], row[2])
+        # The caller (security.deps) verifies every request of such a key; the signing secret
+        # is the key's secret, so one sealed before a secret-key change (or never) is the credential.
+        signing_secret = (signing.unseal(row[4], row[0], get_settings().secret_key) if row[4] else None) or secret
+    return Principal("api_key", row[0], row[1], row[2], signing_secret=signing_secret, rate_limit=row[5])
 
 
 def revoke_api_key(session: Session, key_id: str, now: datetime) -> None:
@@ -95,41 +115,36 @@ def create_staff(session: Session, username: str, password: str, role: str, now:
     return sid
 
 
-def login_staff(session: Session, username: str, password: str, *, secret_key: str, ttl: int,
-                now: datetime) -> str:
-    row = session.connection().execute(select(StaffUser.id, StaffUser.password_hash, StaffUser.role)
-                                       .where(StaffUser.username == username, StaffUser.active.is_(True))).first()
-    try:
-        _hasher.verify(row[1] if row else _DUMMY, password)
-    except (VerificationError, InvalidHashError):
-        raise BadCredentialsError() from None
-    if row is None:
-        raise BadCredentialsError()
-    claims = {"sub": row[0], "role": row[2], "kind": "staff", "iat": int(now.timestamp()),
-              "exp": int((now + timedelta(seconds=ttl)).timestamp())}
-    return jwt.encode(claims, secret_key, algorithm="HS256")
-
-
-def authenticate_token(session: Session, token: str, secret_key: str) -> Principal:
-    """A staff token is honoured only while its user is active; the role is the user's current one."""
+def authenticate_token(session: Session, token: str, secret_key: str, now: datetime | None = None) -> Principal:
+    """A staff token is honoured only while its user is active and its session live (security.staff:
+    idle time-out, logout); the role is the user's current one. A patient token (security.otp)
+    reaches its patient and those who authorised it as proxy (security.scope), while the patient
+    may log in."""
     try:
         claims = jwt.decode(token, secret_key, algorithms=["HS256"], options={"require": ["exp", "sub"]})
     except jwt.PyJWTError:
         raise UnauthenticatedError() from None
-    row = session.connection().execute(select(StaffUser.role, StaffUser.username).where(
-        StaffUser.id == str(claims["sub"]), StaffUser.active.is_(True))).first()
-    if row is None:
+    now = now or utc_now()
+    sub = str(claims["sub"])
+    if claims.get("kind") == "patient":
+        reach = scope.directory().reach(session, sub, now)
+        if reach is None:
+            raise UnauthenticatedError()
+        return Principal("patient", sub, Role.patient, sub, reach=reach)
+    jti = claims.get("jti")
+    if claims.get("kind") != "staff" or not isinstance(jti, str):
         raise UnauthenticatedError()
-    return Principal("staff", str(claims["sub"]), row[0], row[1])
+    info = staff.check_session(session, sub, jti, now, get_settings().staff_idle_timeout_minutes)
+    return Principal("staff", sub, info.role, info.username, session_id=jti, touch=info.touch)
 
 
-def authenticate(session: Session, credential: str, secret_key: str) -> Principal:
-    principal = authenticate_key(session, credential)
+def authenticate(session: Session, credential: str, secret_key: str, now: datetime | None = None) -> Principal:
+    principal = authenticate_key(session, credential, now)
     if principal is not None:
         return principal
     if credential.startswith(_KEY_PREFIX) or credential.count(".") != 2:
         raise UnauthenticatedError()
-    return authenticate_token(session, credential, secret_key)
+    return authenticate_token(session, credential, secret_key, now)
 
 
 def deactivate_staff(session: Session, username: str) -> None:

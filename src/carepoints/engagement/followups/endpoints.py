@@ -3,10 +3,9 @@ queue (nurses, the HIS), answers (the patient's app or a nurse on the phone)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 
 from carepoints.engagement.followups import responses, service
 from carepoints.engagement.followups.schemas import (
@@ -22,21 +21,10 @@ from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import PermissionDeniedError
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON
-from carepoints.security.deps import principal_for, require
+from carepoints.security.deps import require, require_any  # (trust.auth) the matrix and patient reach
 from carepoints.security.service import Principal
 
 router = APIRouter(tags=["follow-ups"])
-
-
-def require_any(*permissions: str) -> Callable[[Request], Awaitable[Principal]]:
-    """The caller holds at least one of `permissions` (401 / 403 otherwise)."""
-    async def dependency(request: Request) -> Principal:
-        principal = await principal_for(request.headers.get("authorization", ""))
-        if not any(principal.can(p) for p in permissions):
-            raise PermissionDeniedError(permission=" | ".join(permissions))
-        return principal
-
-    return dependency
 
 
 _reader = require_any("followups:read", "engagement:read")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from carepoints.kit.errors import AppError, ConflictError, NotFoundError
+from carepoints.kit.errors import AppError, ConflictError, NotFoundError, PermissionDeniedError
 
 
 class TakenInFutureError(AppError):
@@ -15,8 +15,10 @@ class TakenTooLongAgoError(AppError):
     message = "记录时间过早,超出方案允许的范围 / The time taken is older than the programme allows"
 
 
-class HealthConsentMissingError(ConflictError):
-    code = "health.consent_missing"
+class HealthConsentMissingError(PermissionDeniedError):
+    """(trust.privacy) the PIPL purpose gate: one code for every purpose (`consent.missing`)."""
+
+    code = "consent.missing"
     message = "患者未同意处理健康数据 / The patient has not consented to the processing of health data"
 
 
