@@ -161,7 +161,9 @@ _INGESTED = {
                    "amended / corrected ingest; preliminary / registered skip; cancelled / entered-in-error revoke.",
     "QuestionnaireResponse": "completed / amended → survey.completed {survey_id: the questionnaire canonical, "
                              "period: local month of authored}; entered-in-error revokes.",
-    "Encounter": "Accepted and acknowledged; a discharge earns no points (no discharge event type).",
+    "Encounter": "A finished inpatient stay (class IMP/ACUTE/NONAC or a dischargeDisposition) with period.end "
+                 "becomes encounter.discharged; entered-in-error or cancelled revokes it; other Encounters are "
+                 "acknowledged.",
     "Patient": "Matched by identifier or enrolled (patients:enrol); deceased → status deceased (earns nothing, "
                "no messages).",
 }

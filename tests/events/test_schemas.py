@@ -45,11 +45,13 @@ VALID: dict[str, dict[str, Any]] = {
     "staff.offline_entry": {"behaviour": "medication.taken", "attributes": {"plan_id": "M1"},
                             "sheet_ref": "SHEET-7", "staff_id": "N7"},
     "lab.critical_value": {"test": "K+", "value": 6.8, "unit": "mmol/L"},
+    "encounter.discharged": {"encounter_id": "ENC-1", "discharged_at": BOOKED},
 }
 
 # what parse_event stores for them (timestamps in UTC)
 STORED: dict[str, dict[str, Any]] = {
     **VALID,
+    "encounter.discharged": {"encounter_id": "ENC-1", "discharged_at": BOOKED_UTC},
     "appointment.booked": {"appointment_id": "A1", "slot_start": SLOT_UTC, "booked_at": BOOKED_UTC},
     "appointment.cancelled": {"appointment_id": "A1", "slot_start": SLOT_UTC, "cancelled_at": BOOKED_UTC,
                               "by": "patient"},
@@ -85,6 +87,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "conduct.violation": ("reason", "staff_id"),
     "staff.offline_entry": ("behaviour", "attributes", "sheet_ref", "staff_id"),
     "lab.critical_value": ("test", "value", "unit"),
+    "encounter.discharged": ("encounter_id", "discharged_at"),
 }
 
 
@@ -117,7 +120,7 @@ def with_attrs(etype: str, **changes: Any) -> dict[str, Any]:
 
 def test_the_tables_cover_every_event_type() -> None:
     assert set(VALID) == set(EVENT_TYPES) == set(REQUIRED) == set(STORED)
-    assert len(EVENT_TYPES) == 24
+    assert len(EVENT_TYPES) == 25
 
 
 @pytest.mark.parametrize("etype", sorted(VALID))

@@ -97,7 +97,7 @@ def test_every_corpus_file(api: Api) -> None:
     assert glucose["attributes"] == {"kind": "blood_glucose", "provenance": "clinic", "glucose_mmol_l": 6.3}
     assert codes(seen["examples/Observation-bmi.json"][1]) == ["fhir.observation_unsupported"]
     assert codes(seen["examples/Observation-blood-pressure-dar.json"][1]) == ["fhir.value_absent"]
-    assert codes(seen["examples/Encounter-f001.json"][1]) == ["fhir.discharge_noted"]
+    assert codes(seen["examples/Encounter-f001.json"][1]) == ["fhir.discharge_undated"]
     assert status("examples/QuestionnaireResponse-f201.json") == 201
     assert status("examples/QuestionnaireResponse-bb.json") == 404  # an absolute reference to another server
 

@@ -338,3 +338,30 @@ def test_malformed_bodies_never_fail_the_server(api: Api, path: str) -> None:
         assert body["resourceType"] in ("OperationOutcome", "Bundle"), (path, doc)
         if body["resourceType"] == "Bundle":
             assert all(int(e["response"]["status"][:3]) < 500 for e in body["entry"])
+
+
+def test_a_discharge_becomes_an_event_and_entered_in_error_revokes_it(api: Api) -> None:
+    pid = enrol_fhir(api)
+    end = utc_now() - timedelta(hours=3)
+    stay = {"resourceType": "Encounter", "id": "stay1", "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "subject": {"reference": "Patient/p1"},
+            "period": {"start": (end - timedelta(days=5)).isoformat(), "end": end.isoformat()},
+            "hospitalization": {"dischargeDisposition": {"coding": [{"code": "home"}]}}}
+    r = post(api, stay)
+    assert r.status_code == 201, r.text
+    [ev] = events_of("Encounter/stay1")
+    assert (ev["type"], ev["patient_id"], ev["status"]) == ("encounter.discharged", pid, "accepted")
+    assert ev["attributes"]["encounter_id"] == "stay1"
+    assert ev["attributes"]["disposition"] == "home"
+    again = post(api, stay)
+    assert again.status_code == 200
+    assert codes(again.json()) == ["fhir.duplicate"]
+    assert len(events_of("Encounter/stay1")) == 1
+    wrong = post(api, {**stay, "status": "entered-in-error"})
+    assert wrong.status_code == 200, wrong.text
+    assert codes(wrong.json()) == ["fhir.revoked"]
+    assert [e["status"] for e in events_of("Encounter/stay1")] == ["revoked"]
+    visit = post(api, {**stay, "id": "visit1", "class": {"code": "AMB"}, "hospitalization": {}})
+    assert visit.status_code == 200
+    assert codes(visit.json()) == ["fhir.encounter_not_scored"]

@@ -191,13 +191,26 @@ def test_questionnaire_responses() -> None:
     assert f201.attributes["survey_id"] == "QuestionnaireResponse/f201"  # no questionnaire named
 
 
-def test_encounters_are_acknowledged() -> None:
-    discharge = mapping.encounter(example("Encounter-f001.json"))
-    assert isinstance(discharge, Skip)
-    assert discharge.code == "fhir.discharge_noted"
-    other = mapping.encounter(example("Encounter-home.json"))
+def test_encounters_discharges_become_events_visits_are_acknowledged() -> None:
+    undated = mapping.encounter(example("Encounter-f001.json"), CST)  # a discharge without period.end
+    assert isinstance(undated, Skip)
+    assert undated.code == "fhir.discharge_undated"
+    other = mapping.encounter(example("Encounter-home.json"), CST)
     assert isinstance(other, Skip)
     assert other.code == "fhir.encounter_not_scored"
+    stay = {**example("Encounter-f001.json"), "id": "stay1",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "period": {"start": "2026-06-01T09:00:00+08:00", "end": "2026-06-10T15:30:00+08:00"}}
+    got = mapping.encounter(stay, CST)
+    assert isinstance(got, Draft)
+    assert got.type == "encounter.discharged"
+    assert got.attributes["encounter_id"] == "stay1"
+    assert got.attributes["discharged_at"] == "2026-06-10T15:30:00+08:00"
+    assert got.attributes["disposition"] == "306689006"  # SNOMED: discharge to home
+    assert got.patient == {"reference": "Patient/f001", "display": "P. van de Heuvel"}
+    assert mapping.encounter({**stay, "status": "in-progress"}, CST) == Skip(
+        "fhir.encounter_not_scored", "就诊记录不产生事件 / Encounters record no event")
+    assert mapping.encounter({**stay, "status": "entered-in-error"}, CST) == Revoke("entered-in-error")
 
 
 def test_content_hash_ignores_last_updated_only() -> None:

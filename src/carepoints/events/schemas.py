@@ -181,6 +181,14 @@ class CriticalValue(_Attrs):
     clinician: str | None = None
 
 
+class Discharged(_Attrs):
+    """A hospital stay ended (the HIS, or a FHIR Encounter that finished as an inpatient stay)."""
+
+    encounter_id: str = Text
+    discharged_at: AwareDatetime
+    disposition: str | None = Field(default=None, max_length=100)
+
+
 ATTRIBUTES: dict[str, type[_Attrs]] = {
     "account.registered": Registered, "appointment.booked": Booked, "appointment.cancelled": Cancelled,
     "appointment.checked_in": CheckedIn, "appointment.attended": Attended, "appointment.no_show": NoShow,
@@ -190,6 +198,7 @@ ATTRIBUTES: dict[str, type[_Attrs]] = {
     "profile.item_completed": ProfileItem, "referral.visit": Referral, "public_health.completed": PublicHealth,
     "photo.checkin": Photo, "community.post_approved": Post, "invite.completed": Invite,
     "conduct.violation": Violation, "staff.offline_entry": OfflineEntry, "lab.critical_value": CriticalValue,
+    "encounter.discharged": Discharged,
 }
 assert set(ATTRIBUTES) == set(EVENT_TYPES)  # noqa: S101 - a programming error, caught at import
 _ADAPTERS = {k: TypeAdapter(v) for k, v in ATTRIBUTES.items()}

@@ -284,15 +284,27 @@ def questionnaire_response(qr: Json, tz: ZoneInfo) -> Mapped:
 
 # --- Encounter -----------------------------------------------------------------------------
 
-def encounter(enc: Json) -> Mapped:
-    """carepoints has no discharge event type: a discharge is acknowledged, not scored
-    (follow-up plans after a discharge are created through POST /api/v1/followup-plans)."""
+def encounter(enc: Json, tz: ZoneInfo) -> Mapped:
+    """A finished inpatient stay (class IMP / ACUTE / NONAC, or a discharge disposition) →
+    encounter.discharged {encounter_id, discharged_at: period.end, disposition?}; cancelled or
+    entered-in-error revokes; other Encounters (visits, an undated discharge) are acknowledged."""
     status = _status(enc, ENCOUNTER_STATUS)
+    if status in REVOKING:
+        return Revoke(status)
     cls = enc.get("class") or {}
+    hospitalization = enc.get("hospitalization") or {}
+    disposition = hospitalization.get("dischargeDisposition") if isinstance(hospitalization, dict) else None
     inpatient = (cls.get("code") in ("IMP", "ACUTE", "NONAC") if isinstance(cls, dict) else False) or bool(
-        (enc.get("hospitalization") or {}).get("dischargeDisposition"))
-    if status == "finished" and inpatient:
-        return Skip("fhir.discharge_noted",
-                    "已收到出院信息;出院不产生积分事件,随访计划请通过 /api/v1/followup-plans 创建 / "
-                    "Discharge noted; it earns no points (plan follow-ups through /api/v1/followup-plans)")
-    return Skip("fhir.encounter_not_scored", "就诊记录不产生事件 / Encounters record no event")
+        disposition)
+    if status != "finished" or not inpatient:
+        return Skip("fhir.encounter_not_scored", "就诊记录不产生事件 / Encounters record no event")
+    period = enc.get("period") or {}
+    at = instant(period.get("end") if isinstance(period, dict) else None, tz)
+    if at is None:
+        return Skip("fhir.discharge_undated",
+                    "出院记录缺少出院时间(period.end),未记录 / The discharge has no period.end: not recorded")
+    attrs: Json = {"encounter_id": str(enc.get("id") or "")[:200] or "unknown", "discharged_at": at.isoformat()}
+    codes = sorted(_all_codes(disposition))
+    if codes:
+        attrs["disposition"] = codes[0][:100]
+    return Draft("encounter.discharged", at, attrs, enc.get("subject"), enc.get("contained") or [])

@@ -117,7 +117,7 @@ def ingest_resource(session: Session, ctx: Context, raw: Json, now: datetime, fu
     elif rtype == "QuestionnaireResponse":
         mapped = mapping.questionnaire_response(doc, ctx.tz)
     else:
-        mapped = mapping.encounter(doc)
+        mapped = mapping.encounter(doc, ctx.tz)
     if isinstance(mapped, Skip):
         return Result(200).info(mapped.code, mapped.message)
     if isinstance(mapped, Revoke):

@@ -27,6 +27,7 @@ EVENT_TYPES = (
     "review.submitted", "survey.completed", "followup.completed", "profile.item_completed",
     "referral.visit", "public_health.completed", "photo.checkin", "community.post_approved",
     "invite.completed", "conduct.violation", "staff.offline_entry", "lab.critical_value",
+    "encounter.discharged",
 )
 
 
