@@ -79,11 +79,7 @@ def bp(at: datetime, systolic: int = 128, diastolic: int = 82, oid: str = "bp1",
         "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
         "subject": {"reference": subject}, "effectiveDateTime": at.isoformat(),
         "device": {"display": "home blood pressure monitor"},
-        "component": [
-            {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
-             "valueQuantity": {"value": systolic, "unit": "mmHg", "code": "mm[Hg]"}},
-            {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
-             "valueQuantity": {"value": diastolic, "unit": "mmHg", "code": "mm[Hg]"}}]}
+        "component": bp_components(systolic, diastolic)}
     doc.update(extra)
     return doc
 
@@ -93,3 +89,10 @@ def enrol_fhir(api: Api, **extra: Any) -> str:
     r = post(api, patient(**extra))
     assert r.status_code == 201, r.text
     return r.headers["location"].rsplit("/", 1)[1]
+
+
+def bp_components(systolic: float, diastolic: float) -> list[dict[str, Any]]:
+    """The systolic and diastolic components of a blood-pressure panel, in mmHg."""
+    return [{"code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+             "valueQuantity": {"value": value, "unit": "mmHg", "code": "mm[Hg]"}}
+            for code, value in (("8480-6", systolic), ("8462-4", diastolic))]

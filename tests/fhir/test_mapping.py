@@ -17,6 +17,7 @@ from carepoints.fhir_ingest.errors import FhirCodeError, MissingElementError, Un
 from carepoints.fhir_ingest.mapping import Draft, Revoke, Skip
 from carepoints.fhir_ingest.people import identifiers, is_deceased, name_of, phone_of
 from carepoints.fhir_ingest.service import validate
+from tests.fhir.support import bp_components
 
 CST = ZoneInfo("Asia/Shanghai")
 EXAMPLES = Path("/work/shared/testdata/fhir/examples")
@@ -32,11 +33,7 @@ def bp(systolic: float = 128.4, diastolic: float = 81.5, **extra: Any) -> dict[s
         "resourceType": "Observation", "id": "bp1", "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
         "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-06-14T08:00:00+08:00",
-        "component": [
-            {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
-             "valueQuantity": {"value": systolic, "unit": "mmHg", "code": "mm[Hg]"}},
-            {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
-             "valueQuantity": {"value": diastolic, "unit": "mmHg", "code": "mm[Hg]"}}]}
+        "component": bp_components(systolic, diastolic)}
     doc.update(extra)
     return doc
 
