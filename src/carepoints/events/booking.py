@@ -65,7 +65,8 @@ def load_state(store: StateStore, programmes: ProgrammeSet, items: list[Item],
             no_shows = True  # offline entries count as the behaviour they stand for
         if pid not in states:
             p = found[pid]
-            states[pid] = PatientState(pid, p.programme_consent and p.status == "active", p.tier, p.birth_date)
+            states[pid] = PatientState(pid, p.programme_consent, p.tier, p.birth_date,
+                                       inactive=p.status != "active", frozen=p.earning_frozen)
     store.load(states, keys, windows, groups, no_shows)
 
 

@@ -38,7 +38,7 @@ from carepoints.kit.time import add_months, utc_now
 from carepoints.ledger import service as ledger
 from carepoints.ledger.posting import Poster
 from carepoints.patients import service as patients
-from carepoints.patients.errors import PatientNotFoundError
+from carepoints.patients.errors import PatientMergedError, PatientNotFoundError
 from carepoints.rules import service as rules
 from carepoints.rules.engine import (
     EventView,
@@ -337,6 +337,9 @@ def _run(session: Session, items: list[Item], now: datetime, programmes: Program
         if pid is None or pid not in found:
             item.error = PatientNotFoundError()
             continue
+        if found[pid].merged_into is not None:  # (ops.merge) the record lives on as another
+            item.error = PatientMergedError(merged_into=found[pid].merged_into)
+            continue
         item.patient_id = pid
         item.payload_hash = payload_hash(item.event, pid)
     items = [i for i in items if i.error is None]
@@ -455,7 +458,7 @@ def _run_in_order(session: Session, items: list[Item], now: datetime, programmes
             conn.execute(update(_events).where(_events.c.id == item.outcome["event_id"]).values(outcome=item.outcome))
 
 
-_GATES = frozenset({"consent.missing", "rules.event_too_old"})  # judged before any rule: no room held
+_GATES = frozenset({"patients.inactive", "consent.missing", "rules.event_too_old"})  # judged before any rule: no room held
 
 
 def _row_order(row: Any) -> tuple[datetime, str, str]:
@@ -493,7 +496,7 @@ def _reevaluate(session: Session, programmes: ProgrammeSet, row: Any, now: datet
     store = StateStore(conn)
     keys, groups = candidate_keys(own, view)
     day = view.occurred_at.astimezone(own.latest.tz).date()
-    store.load({pid: PatientState(pid, True, judged["tier"], found[pid].birth_date)},
+    store.load({pid: PatientState(pid, True, judged["tier"], found[pid].birth_date, frozen=found[pid].earning_frozen)},
                {(pid, k) for k in keys}, {pid: (day, day)} if groups else {}, groups, False)
     state = store.states[pid]
     covering = [x for x in state.suspensions if x.starts_at <= view.occurred_at < x.ends_at]

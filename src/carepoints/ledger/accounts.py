@@ -12,6 +12,7 @@ class System(StrEnum):
     expiry = "expiry"
     adjustments = "adjustments"
     households = "households"  # clearing account: a leaving member's share passes through it
+    transfers = "transfers"  # clearing account: lots moved between wallets (record merges, closures)
 
 
 SYSTEM_IDS: dict[str, str] = {
@@ -21,5 +22,6 @@ SYSTEM_IDS: dict[str, str] = {
     System.expiry: "00000000-0000-7000-8000-000000000004",
     System.adjustments: "00000000-0000-7000-8000-000000000005",
     System.households: "00000000-0000-7000-8000-000000000006",
+    System.transfers: "00000000-0000-7000-8000-000000000007",
 }
 SYSTEM_BY_ID = {v: k for k, v in SYSTEM_IDS.items()}

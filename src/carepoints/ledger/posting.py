@@ -322,15 +322,17 @@ class Poster:
         return posted
 
     def move_lot(self, lot: LotState, to_wallet: str, amount: int, at: datetime, earned_at: datetime,
-                 member: str) -> Posted:
-        """Part of a household lot to a leaving member's own wallet, through the households
-        clearing account: out of the household wallet against that lot, and in as a new lot
-        that keeps its expiry and earning time and names the lot it came from."""
+                 member: str | None, *, via: System = System.households,
+                 kinds: tuple[str, str] = ("household_out", "household_in")) -> Posted:
+        """Part of a lot to another wallet through a clearing account (`via`; a leaving household
+        member's share by default): out of the lot's wallet against that lot, and in as a new lot
+        that keeps its expiry and earning time and names the lot it came from (so a later reversal
+        of the earning follows it). `kinds` names the out and in entries."""
         src = self.wallet(lot.wallet_id)
-        out = self._append(src, System.households, -amount, "household_out", at, member=member)
+        out = self._append(src, via, -amount, kinds[0], at, member=member)
         lot.remaining -= amount
         self._alloc(out.id, lot, amount)
-        return self.credit(to_wallet, amount, kind="household_in", counterparty=System.households, at=at,
+        return self.credit(to_wallet, amount, kind=kinds[1], counterparty=via, at=at,
                            expires_at=lot.expires_at, earned_at=earned_at, moved_from=lot.id)
 
     def _reopen(self, lot: LotState) -> None:

@@ -58,3 +58,10 @@ class InvalidProxyError(AppError):
     status_code = 422
     message = ("代办人须为患者本人以外的人,监护人须为已登记的患者 / "
                "A proxy must be someone else, and a guardian a registered patient")
+
+
+class PatientMergedError(ConflictError):
+    """The record was merged into another (enrolment.merge): send to `merged_into` instead."""
+
+    code = "patients.merged"
+    message = "该患者档案已合并到 {merged_into} / The record was merged into {merged_into}"

@@ -31,6 +31,10 @@ class Patient(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     tier: Mapped[str] = mapped_column(String(16), default="standard")
     elderly_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    # (ops) a reviewer froze earning (fraud review): ingest awards nothing positive while set
+    earning_frozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # (ops) status `merged`: the record this one was merged into (enrolment.merge)
+    merged_into: Mapped[str | None] = mapped_column(ForeignKey("patients.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -33,6 +33,8 @@ class Resolved:
     birth_date: date | None
     status: str
     programme_consent: bool
+    earning_frozen: bool = False
+    merged_into: str | None = None
 
 
 def find_existing(session: Session, data: PatientCreate) -> str | None:
@@ -124,10 +126,12 @@ def resolve(session: Session, ids: Iterable[str], refs: Iterable[tuple[str, str]
     found: dict[str, Resolved] = {}
     if wanted:
         sql = ("SELECT p.id, p.tier, p.birth_date, p.status, EXISTS (SELECT 1 FROM consents c "  # noqa: S608
-               f"WHERE c.patient_id = p.id AND c.purpose = {marks(conn, 1)} AND c.withdrawn_at IS NULL) "
+               f"WHERE c.patient_id = p.id AND c.purpose = {marks(conn, 1)} AND c.withdrawn_at IS NULL), "
+               "p.earning_frozen_at, p.merged_into "
                f"FROM patients p WHERE p.id IN ({marks(conn, len(wanted))})")
-        for pid, tier, birth, status, consent in fetch(conn, sql, (PROGRAMME, *wanted)):
-            found[pid] = Resolved(pid, tier, as_date(birth) if birth else None, status, bool(consent))
+        for pid, tier, birth, status, consent, frozen, merged in fetch(conn, sql, (PROGRAMME, *wanted)):
+            found[pid] = Resolved(pid, tier, as_date(birth) if birth else None, status, bool(consent),
+                                  frozen is not None, merged)
     return found, by_ref
 
 
@@ -275,3 +279,18 @@ def shred(session: Session, patient_id: str, now: datetime) -> bool:
 def is_erased(session: Session | Connection, patient_id: str) -> bool:
     status = _conn(session).execute(select(Patient.status).where(Patient.id == patient_id)).scalar()
     return status == "erased"
+
+
+def set_earning_frozen(session: Session, patient_id: str, frozen: bool, now: datetime) -> bool:
+    """Freeze (or thaw) a patient's earning: while frozen, ingest awards nothing positive
+    (notice `rules.earning_frozen`); penalties and spending go on. One guarded update, so
+    concurrent reviewers change it once; True when this call changed it."""
+    if not is_id(patient_id):
+        raise PatientNotFoundError()
+    conn = _conn(session)
+    if conn.execute(select(Patient.id).where(Patient.id == patient_id)).scalar() is None:
+        raise PatientNotFoundError()
+    cond = Patient.earning_frozen_at.is_(None) if frozen else Patient.earning_frozen_at.is_not(None)
+    done = conn.execute(update(Patient).where(Patient.id == patient_id, cond).values(
+        earning_frozen_at=now if frozen else None))
+    return bool(done.rowcount)

@@ -68,6 +68,8 @@ class PatientState:
     consent: bool = True
     tier: str = "standard"
     birth_date: date | None = None
+    inactive: bool = False  # deceased, closed, merged or erased: nothing is scored
+    frozen: bool = False  # a reviewer froze earning: positive awards withheld, penalties go on
     counters: dict[str, int] = field(default_factory=dict)
     runs: dict[str, list[tuple[date, date]]] = field(default_factory=dict)  # maximal runs of counted days
     no_shows: list[NoShowRec] = field(default_factory=list)
@@ -459,6 +461,9 @@ def evaluate(programmes: ProgrammeSet, raw: EventView, state: PatientState, now:
     prog = programmes.at(raw.occurred_at)
     decision = Decision(version=prog.version)
     settings = prog.settings
+    if state.inactive:
+        decision.notices.append(Notice("patients.inactive", "该账户已停用,本次不计积分"))
+        return decision
     if not state.consent:
         decision.notices.append(Notice("consent.missing", "尚未同意参加积分计划,本次不计积分"))
         return decision
@@ -533,6 +538,9 @@ def evaluate(programmes: ProgrammeSet, raw: EventView, state: PatientState, now:
         if points == 0:
             continue
         if points > 0:
+            if state.frozen:
+                blocked.append((Notice("rules.earning_frozen", "积分获取已暂停,请联系积分服务窗口"), False))
+                continue
             if suspension is not None:
                 until = suspension.ends_at.astimezone(prog.tz).strftime("%Y-%m-%d %H:%M")
                 blocked.append((Notice("rules.suspended", f"因多次爽约,积分获取暂停至{until},本次不计积分"), False))
