@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from carepoints.kit.db import write_tx
+from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import AppError
 from carepoints.patients import service as patients
 from carepoints.patients.models import Patient
@@ -37,6 +37,8 @@ def test_frozen_patient_earns_nothing_but_penalties_go_on(db: Db, now: datetime)
     penalty = ingest_one(now, _no_show(pid, now - timedelta(hours=2)))
     assert [a["points"] for a in penalty["awards"]] == [-50]
     assert balance(pid, now) == 50
+    with read_tx() as session:
+        assert patients.read(session, pid, reveal_pii=False)["earning_frozen"] is True
     with write_tx() as session:
         assert patients.set_earning_frozen(session, pid, False, now) is True
     thawed = ingest_one(now, event(pid, "health.measurement", now - timedelta(minutes=30), bp()))
@@ -49,7 +51,8 @@ def test_frozen_patient_earns_nothing_but_penalties_go_on(db: Db, now: datetime)
 def test_inactive_patient_scores_nothing(db: Db, now: datetime, status: str) -> None:
     pid = enrol(now)
     _set(pid, status=status)
-    for ev in (event(pid, "health.measurement", now - timedelta(hours=1), bp()), _no_show(pid, now - timedelta(hours=2))):
+    reading = event(pid, "health.measurement", now - timedelta(hours=1), bp())
+    for ev in (reading, _no_show(pid, now - timedelta(hours=2))):
         out = ingest_one(now, ev)
         assert out["awards"] == []
         assert [n["code"] for n in out["notices"]] == ["patients.inactive"]
@@ -63,6 +66,9 @@ def test_merged_record_refuses_events_naming_where_it_went(db: Db, now: datetime
     assert isinstance(result, AppError)
     assert (result.code, result.status_code) == ("patients.merged", 409)
     assert survivor in result.detail
+    with read_tx() as session:
+        shown = patients.read(session, merged, reveal_pii=False)
+    assert (shown["status"], shown["merged_into"], shown["earning_frozen"]) == ("merged", survivor, False)
     assert balance(survivor, now) == 100
 
 

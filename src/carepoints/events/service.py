@@ -458,7 +458,8 @@ def _run_in_order(session: Session, items: list[Item], now: datetime, programmes
             conn.execute(update(_events).where(_events.c.id == item.outcome["event_id"]).values(outcome=item.outcome))
 
 
-_GATES = frozenset({"patients.inactive", "consent.missing", "rules.event_too_old"})  # judged before any rule: no room held
+# judged before any rule: no room held
+_GATES = frozenset({"patients.inactive", "consent.missing", "rules.event_too_old"})
 
 
 def _row_order(row: Any) -> tuple[datetime, str, str]:

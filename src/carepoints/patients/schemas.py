@@ -67,8 +67,10 @@ class PatientRead(BaseModel):
     address: str | None = None
     birth_date: date | None
     sex: str
-    status: str
+    status: str  # active | deceased | closed | merged | erased
     tier: str
+    merged_into: str | None = None  # status merged: the record it now lives on as
+    earning_frozen: bool = False  # a reviewer froze earning (fraud review)
     external_ids: list[ExternalIdIn]
     consents: list[dict[str, object]]
     created_at: AwareDatetime

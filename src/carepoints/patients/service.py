@@ -101,6 +101,7 @@ def read(session: Session, patient_id: str, *, reveal_pii: bool) -> dict[str, ob
         "id": p["id"], "name": name, "phone": phone, "id_number": idn, "address": address,
         "birth_date": p["birth_date"],
         "sex": p["sex"], "status": p["status"], "tier": p["tier"],
+        "merged_into": p["merged_into"], "earning_frozen": p["earning_frozen_at"] is not None,
         "external_ids": [{"system": s, "value": v} for s, v in exts],
         "consents": [{"purpose": c["purpose"], "version": c["version"], "accepted_at": c["accepted_at"],
                       "source": c["source"], "withdrawn_at": c["withdrawn_at"]} for c in consents],
