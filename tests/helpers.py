@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import os
+import sqlite3
+import subprocess
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from carepoints.config import get_settings
 from carepoints.enrolment import service as enrolment
@@ -78,3 +82,26 @@ def assert_ledger_intact() -> None:
     with read_tx() as session:
         report = integrity.verify(session, get_settings().checkpoint_key)
     assert report.ok, report.problem
+
+
+def staff_token(api: Any, username: str, role: str = "frontdesk", password: str = "pw-123456789") -> str:  # noqa: S107
+    """A new staff user of `role` signed in over HTTP (tests.api_client.Api); their bearer token."""
+    api.make_staff(username, password, role)
+    r = api.post("/auth/token", {"username": username, "password": password}, auth=False)
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def dump_database(db: Any) -> str:
+    """Everything stored, as text: the SQLite dump or `pg_dump` of the test database."""
+    url = make_url(db.url)
+    if not db.is_postgres:
+        conn = sqlite3.connect(str(url.database))
+        try:
+            return "\n".join(conn.iterdump())
+        finally:
+            conn.close()
+    proc = subprocess.run(["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U",
+                           url.username or "postgres", str(url.database)], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PGPASSWORD": url.password or ""})
+    return proc.stdout

@@ -9,14 +9,22 @@ from carepoints.engagement.health.endpoints import router as health
 from carepoints.engagement.learning.endpoints import router as learning
 from carepoints.enrolment.endpoints import router as patients
 from carepoints.enrolment.household_endpoints import router as households
+from carepoints.enrolment.identity_endpoints import router as identity
+from carepoints.enrolment.merge_endpoints import router as merges
 from carepoints.enrolment.privacy_endpoints import router as privacy
 from carepoints.events.endpoints import router as events
 from carepoints.notifications.endpoints import router as notifications
+from carepoints.operations.adjustment_endpoints import router as adjustments
+from carepoints.operations.appeal_endpoints import router as appeals
+from carepoints.operations.fraud_endpoints import router as fraud
 from carepoints.patients.endpoints import router as proxies
 from carepoints.rewards.endpoints import router as rewards
+from carepoints.rules.governance_endpoints import router as programme
+from carepoints.scheduling.alliance_endpoints import router as alliance
 from carepoints.scheduling.endpoints import router as scheduling
 from carepoints.security.audit_endpoints import router as audit_log
 from carepoints.security.endpoints import router as auth
+from carepoints.security.wechat_endpoints import router as wechat
 from carepoints.tiers.endpoints import router as tiers
 
 router = APIRouter(prefix="/api/v1")
@@ -29,3 +37,19 @@ router.include_router(community)
 router.include_router(followups)
 router.include_router(privacy)  # (trust.privacy) consents, download, erasure
 router.include_router(audit_log)  # (trust.audit) access report, audit search
+# (ops.identity routers)
+router.include_router(identity)  # (ops.identity) real-name verification, duplicates, deceased / closed
+# (ops.merge routers)
+router.include_router(merges)  # (ops.merge) merging duplicate records
+# (ops.adjustments routers)
+router.include_router(adjustments)  # (ops.adjustments) manual adjustments, maker-checker
+# (ops.appeals routers)
+router.include_router(appeals)  # (ops.appeals) appeals of penalties and suspensions
+# (ops.governance routers)
+router.include_router(programme)  # (ops.governance) programme drafts, terms, versions
+# (ops.fraud routers)
+router.include_router(fraud)  # (ops.fraud) fraud review queue, earning freezes
+# (ops.wechat routers)
+router.include_router(wechat)  # (ops.wechat) WeChat binding and login
+# (ops.alliance routers)
+router.include_router(alliance)  # (ops.alliance) alliances, institution systems, patient links

@@ -25,6 +25,7 @@ from carepoints.kit.fastpath import FastPath
 from carepoints.kit.requests import RequestContext
 from carepoints.kit.web import JSON, install_error_handlers
 from carepoints.notifications.login_codes import PatientLogin
+from carepoints.pages import router as pages_router
 from carepoints.security import scope as security_scope
 from carepoints.security.audit_requests import AuditRequests
 
@@ -66,6 +67,7 @@ def create_app() -> FastAPI:
     ownership.install()  # (trust.auth) whose records path ids name, for patient tokens
     app.include_router(api_router)
     app.include_router(fhir_router)
+    app.include_router(pages_router)  # (ops.governance) HTML pages (carepoints.pages): GET /terms
 
     # Probes and metrics: unauthenticated (API.md); /metrics may be limited to an allow-list.
     @app.get("/healthz", include_in_schema=False)

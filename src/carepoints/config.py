@@ -152,6 +152,73 @@ class Settings(BaseSettings):
     rate_limit_auth_per_ip_per_minute: int = Field(default=60, ge=0, le=100_000)
     # POST /appointments attempts per patient per minute (each worker process counts on its own); 0 = off
     rate_limit_booking_per_minute: int = Field(default=20, ge=0, le=10_000)
+    # (ops.identity settings)
+    # real-name checks by an external service (identity.checker_unavailable while "none"): "http" POSTs
+    # {name, id_number} to the URL with the bearer token and reads {"result": "verified" | "mismatch"}
+    identity_checker: str = Field(default="none", pattern=r"^(none|http)$")
+    identity_checker_url: str = Field(default="", max_length=500)
+    identity_checker_token: str = Field(default="", max_length=500, repr=False)
+    identity_checker_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # a deceased or closed account's remaining points: "expire", or "household" (moved to the household
+    # wallet of a member; expired when not in a household)
+    closure_points_policy: str = Field(default="expire", pattern=r"^(expire|household)$")
+    # detect-duplicates: groups of records sharing a national id (or phone + birth date) per transaction
+    duplicate_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # (ops.merge settings)
+    # (ops.adjustments settings)
+    # a pending manual adjustment not approved within this many days expires (job expire-adjustments)
+    adjustment_pending_days: int = Field(default=7, ge=1, le=90)
+    # (ops.appeals settings)
+    # a penalty or suspension may be appealed within this many days of being applied (appeals.too_late);
+    # staff are asked to decide an appeal within the decision days (its `deadline`)
+    appeal_window_days: int = Field(default=30, ge=1, le=366)
+    appeal_decision_days: int = Field(default=15, ge=1, le=90)
+    # (ops.governance settings)
+    # announce-programme: patients told of an approved programme change per transaction
+    programme_announce_batch: int = Field(default=500, ge=1, le=10_000)
+    # (ops.fraud settings)
+    # detect-fraud reads events in id order, this many per transaction, only ids older than the margin (s):
+    # an ingest that took an id before it has committed by then (0 only in tests)
+    fraud_batch_size: int = Field(default=2000, ge=10, le=50_000)
+    fraud_scan_margin_seconds: int = Field(default=120, ge=0, le=3600)
+    # events received this long before a batch are read with it (windows spanning two runs, late uploads)
+    fraud_lookback_hours: int = Field(default=36, ge=1, le=24 * 14)
+    # velocity: more than N events of one patient occurring within M minutes
+    fraud_velocity_events: int = Field(default=30, ge=2, le=10_000)
+    fraud_velocity_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    # repeated_reading: the same device / self-reported values this many times in a row
+    fraud_repeated_readings: int = Field(default=5, ge=2, le=1000)
+    # implausible_reading: more than N device / self readings in a local day, or a jump between two
+    # readings of one kind at most M minutes apart (systolic mmHg, glucose mmol/L)
+    fraud_daily_readings: int = Field(default=12, ge=1, le=1000)
+    fraud_jump_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    fraud_jump_systolic: int = Field(default=60, ge=10, le=250)
+    fraud_jump_glucose: float = Field(default=10.0, ge=1.0, le=30.0)
+    # staff_outlier: more than N entries by one staff member in a local day, or more than X times the
+    # median of all staff who entered anything that day (and at least the minimum)
+    fraud_staff_daily_entries: int = Field(default=50, ge=1, le=100_000)
+    fraud_staff_median_factor: float = Field(default=5.0, ge=1.5, le=1000)
+    fraud_staff_median_min_entries: int = Field(default=10, ge=1, le=100_000)
+    # shared_phone: more than N active patients on one phone; shared_device: more than N patients on one
+    # device id in a local day (self-service kiosks are shared by design: a separate, higher threshold)
+    fraud_shared_phone_patients: int = Field(default=5, ge=1, le=1000)
+    fraud_shared_device_patients: int = Field(default=5, ge=1, le=1000)
+    fraud_shared_kiosk_patients: int = Field(default=200, ge=1, le=100_000)
+    # (ops.wechat settings)
+    # WeChat web authorisation (网页授权) of the hospital's official account: binding and login are off
+    # (404 wechat.not_configured) until both the app id and the app secret are set; the secret is never logged
+    wechat_app_id: str = Field(default="", max_length=64)
+    wechat_app_secret: str = Field(default="", max_length=200, repr=False)
+    wechat_api_base: str = Field(default="https://api.weixin.qq.com", max_length=500)
+    wechat_authorize_url: str = Field(default="https://open.weixin.qq.com/connect/oauth2/authorize", max_length=500)
+    wechat_scope: str = Field(default="snsapi_base", pattern=r"^(snsapi_base|snsapi_userinfo)$")
+    # the code exchange: seconds to connect / to wait for the answer (then 424 wechat.unavailable)
+    wechat_timeout_seconds: float = Field(default=5.0, ge=0.1, le=60)
+    # an authorisation `state` is valid this long, once
+    wechat_state_ttl_seconds: int = Field(default=600, ge=30, le=3600)
+    # the pages WeChat may send the patient back to: exact URLs, comma-separated (others: 400)
+    wechat_redirect_allow: str = Field(default="", max_length=4000)
+    # (ops.alliance settings)
     # (trust.fhir settings)
     # POST /fhir and /fhir/<Type>: largest accepted body in bytes (413 above)
     fhir_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)

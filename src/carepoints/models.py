@@ -16,7 +16,13 @@ from carepoints.engagement.learning.models import (
     QuizAttempt,
     Review,
 )
-from carepoints.enrolment.models import Erasure
+from carepoints.enrolment.models import (
+    DuplicateCandidate,
+    Erasure,
+    PatientMerge,
+    PatientStatusChange,
+    PatientVerification,
+)
 from carepoints.events.models import Event
 from carepoints.fhir_ingest.models import FhirResource
 from carepoints.jobs.models import JobRun
@@ -24,25 +30,38 @@ from carepoints.kit.db import Base
 from carepoints.kit.outbox import OutboxMessage
 from carepoints.ledger.models import Account, Allocation, Checkpoint, Hold, HoldLot, Lot, Transfer
 from carepoints.notifications.models import Delivery, InboxMessage, Preference, SentMark, WebhookSubscription
+from carepoints.operations.models import Adjustment, AdjustmentOperatorDay, Appeal, FraudScanCursor, FraudSignal
 from carepoints.patients.models import (
     Consent,
     ExternalId,
     Household,
     HouseholdMember,
+    InstitutionSystem,
     Patient,
+    PatientInstitution,
     PatientKey,
     ProxyAuthorisation,
 )
-from carepoints.rewards.models import BudgetYear, Coupon, FeeOffset, Redemption, Reward, RewardUsage
+from carepoints.rewards.models import (
+    BudgetYear,
+    Coupon,
+    FeeOffset,
+    InstitutionBudgetYear,
+    Redemption,
+    Reward,
+    RewardUsage,
+)
 from carepoints.rules.models import (
     Counter,
     NoShow,
+    ProgrammeDraft,
     ProgramRule,
     ProgramVersion,
     StreakRun,
     Suspension,
 )
 from carepoints.scheduling.models import (
+    Alliance,
     Appointment,
     CheckupBooking,
     CheckupDay,
@@ -56,15 +75,29 @@ from carepoints.scheduling.models import (
     Slot,
     WaitlistEntry,
 )
-from carepoints.security.models import ApiKey, OtpCode, RequestNonce, StaffSession, StaffUser
+from carepoints.security.models import (
+    ApiKey,
+    ApiKeyInstitution,
+    OtpCode,
+    RequestNonce,
+    StaffSession,
+    StaffUser,
+    WechatBinding,
+    WechatState,
+)
 from carepoints.tiers.models import PatientAdvisor, TierChange
 
 metadata = Base.metadata
 
 __all__ = [
     "Account",
+    "Adjustment",
+    "AdjustmentOperatorDay",
+    "Alliance",
     "Allocation",
     "ApiKey",
+    "ApiKeyInstitution",
+    "Appeal",
     "Appointment",
     "AuditEntry",
     "AuditPurgeGate",
@@ -83,6 +116,7 @@ __all__ = [
     "Coupon",
     "Delivery",
     "Department",
+    "DuplicateCandidate",
     "EducationCompletion",
     "EducationItem",
     "EducationLabel",
@@ -93,6 +127,8 @@ __all__ = [
     "FhirResource",
     "FollowupPlan",
     "FollowupStep",
+    "FraudScanCursor",
+    "FraudSignal",
     "HealthMeasurement",
     "Hold",
     "HoldLot",
@@ -100,6 +136,8 @@ __all__ = [
     "HouseholdMember",
     "InboxMessage",
     "Institution",
+    "InstitutionBudgetYear",
+    "InstitutionSystem",
     "Invite",
     "InviteCode",
     "JobRun",
@@ -115,13 +153,18 @@ __all__ = [
     "Patient",
     "PatientAdvisor",
     "PatientCondition",
+    "PatientInstitution",
     "PatientKey",
+    "PatientMerge",
+    "PatientStatusChange",
+    "PatientVerification",
     "Photo",
     "PhotoTask",
     "Preference",
     "ProfileItem",
     "ProgramRule",
     "ProgramVersion",
+    "ProgrammeDraft",
     "ProxyAuthorisation",
     "Questionnaire",
     "QuestionnaireResponse",
@@ -143,5 +186,7 @@ __all__ = [
     "Transfer",
     "WaitlistEntry",
     "WebhookSubscription",
+    "WechatBinding",
+    "WechatState",
     "metadata",
 ]

@@ -21,6 +21,7 @@ from carepoints.engagement.health.models import MedicationPlan
 from carepoints.engagement.learning.models import LectureRegistration
 from carepoints.kit.db import table
 from carepoints.kit.ids import is_id
+from carepoints.operations.models import Appeal
 from carepoints.patients.models import HouseholdMember
 from carepoints.rewards.models import Redemption
 from carepoints.scheduling.models import Appointment, CheckupBooking, WaitlistEntry
@@ -57,6 +58,11 @@ OWNED: list[tuple[str, str, Callable[[Session, str], list[str]]]] = [
     ("/api/v1/lectures/", "registration_id", _owned(LectureRegistration)),
     ("/api/v1/households/", "household_id",
      _by(_members.c.household_id, _members.c.patient_id, _members.c.left_at.is_(None))),
+    # (ops.identity owned)
+    # (ops.appeals owned)
+    ("/api/v1/appeals/", "appeal_id", _owned(Appeal)),
+    # (ops.adjustments owned)
+    # (ops.wechat owned)
 ]
 
 

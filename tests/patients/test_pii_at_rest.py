@@ -5,8 +5,6 @@ database dump without plaintext, and the migration that converts plaintext rows.
 from __future__ import annotations
 
 import os
-import sqlite3
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,7 +28,7 @@ from carepoints.patients.models import Patient, PatientKey
 from carepoints.patients.pii import mask_address, mask_id_number, mask_name, mask_phone
 from carepoints.patients.sealing import ERASED_NAME, UNREADABLE_NAME, opened
 from tests.conftest import PG_URL, Db, _pg_enabled, _pg_reachable
-from tests.helpers import enrol, error
+from tests.helpers import dump_database, enrol, error
 
 if TYPE_CHECKING:
     from tests.api_client import Api
@@ -232,18 +230,6 @@ def test_shred_makes_values_unreadable_and_reads_still_answer(api: Api, monkeypa
     assert api.get(f"/patients/{pid}/points").status_code == 200  # the ledger's amounts stay
 
 
-def _dump(db: Db) -> str:
-    url = make_url(db.url)
-    if not db.is_postgres:
-        conn = sqlite3.connect(str(url.database))
-        try:
-            return "\n".join(conn.iterdump())
-        finally:
-            conn.close()
-    proc = subprocess.run(["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U",
-                           url.username or "postgres", str(url.database)], capture_output=True, text=True,
-                          check=True, env={**os.environ, "PGPASSWORD": url.password or ""})
-    return proc.stdout
 
 
 def test_a_database_dump_holds_no_plaintext_phone_or_national_id(db: Db, now: datetime) -> None:
@@ -253,7 +239,7 @@ def test_a_database_dump_holds_no_plaintext_phone_or_national_id(db: Db, now: da
     with write_tx() as session:  # and a lookup, an erasure and a rotation's batch leave none either
         assert patients.find(session, phone=people[0][1]) == [pids[0]]
         patients.shred(session, pids[2], now)
-    dump = _dump(db)
+    dump = dump_database(db)
     assert "CREATE TABLE" in dump
     assert pids[0] in dump
     for name, phone, idn in people:

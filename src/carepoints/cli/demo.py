@@ -46,7 +46,7 @@ from carepoints.patients.schemas import PatientCreate
 from carepoints.rewards import offsets
 from carepoints.rewards import service as rewards
 from carepoints.rewards.schemas import FeeOffsetCreate, RedemptionCreate
-from carepoints.scheduling import checkups, waitlist
+from carepoints.scheduling import alliance, checkups, waitlist
 from carepoints.scheduling import service as scheduling
 from carepoints.scheduling.errors import SessionFullError
 from carepoints.scheduling.models import Institution
@@ -289,6 +289,9 @@ def _schedule(pids: list[str], now: datetime) -> int:
             return 0
         inst = scheduling.create_institution(session, InstitutionCreate(
             code="demo", name_zh="示范人民医院", name_en="Demo People's Hospital"), now)
+        # (ops.alliance) the demo hospital leads an alliance, issues the demo MRNs, and its patients are its own
+        alliance.create_alliance(session, "demo", "示范医联体", "Demo alliance", ["demo"], now)
+        alliance.add_system(session, inst["id"], "urn:demo:his:mrn", now)  # links the demo patients
         clinicians: list[str] = []
         departments: list[str] = []
         for n, zh in enumerate(DEPARTMENTS):

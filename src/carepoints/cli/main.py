@@ -86,6 +86,20 @@ def db_upgrade() -> None:
     typer.echo("database is up to date")
 
 
+def _institution_ids(session: object, codes: list[str]) -> list[str]:
+    """(ops.alliance) Institution codes → ids; an unknown code fails the command."""
+    from sqlalchemy.orm import Session
+
+    from carepoints.patients import institutions
+    from carepoints.scheduling.errors import InstitutionNotFoundError
+
+    assert isinstance(session, Session)  # noqa: S101
+    found = institutions.ids_by_code(session, codes)
+    if set(codes) - set(found):
+        raise InstitutionNotFoundError()
+    return [found[c] for c in dict.fromkeys(codes)]
+
+
 @key_app.command("create")
 def api_key_create(name: Annotated[str, typer.Option()], role: Annotated[str, typer.Option()] = "integration",
                    require_signature: bool = False,
@@ -93,6 +107,8 @@ def api_key_create(name: Annotated[str, typer.Option()], role: Annotated[str, ty
                        min=1, max=100_000, help="requests per minute for this key (default: no limit)")] = None,
                    expires_days: Annotated[int | None, typer.Option(
                        min=1, max=3650, help="the key stops working after this many days (default: never)")] = None,
+                   institution: Annotated[list[str] | None, typer.Option(
+                       help="(repeatable) bind the key to this institution code: it reaches only its patients")] = None,
                    ) -> None:
     """Create an API client; the secret key is printed alone on the last line. With
     --require-signature every request must be signed with it (HMAC-SHA256, see README)."""
@@ -101,8 +117,9 @@ def api_key_create(name: Annotated[str, typer.Option()], role: Annotated[str, ty
     bootstrap.prepare()
     try:
         with write_tx() as session:
+            bound = _institution_ids(session, institution or [])
             kid, secret = service.create_api_key(session, name, role, utc_now(), require_signature=require_signature,
-                                                 rate_limit=rate_limit)
+                                                 rate_limit=rate_limit, institutions=bound)
             if expires_days is not None:  # (trust.auth)
                 keys.expire_in(session, kid, utc_now(), expires_days)
     except AppError as err:
@@ -147,7 +164,11 @@ def api_key_revoke(key_id: Annotated[str, typer.Option("--id", help="the key to 
 
 @staff_app.command("create")
 def staff_create(username: Annotated[str, typer.Option()], role: Annotated[str, typer.Option()],
-                 password: Annotated[str | None, typer.Option()] = None) -> None:
+                 password: Annotated[str | None, typer.Option()] = None,
+                 institution: Annotated[str | None, typer.Option(
+                     help="the institution code the user works at: they see its patients only")] = None,
+                 alliance: Annotated[bool, typer.Option(
+                     "--alliance", help="with --institution: sees the whole alliance")] = False) -> None:
     """Create a staff user (password from --password or a prompt); an admin also gets a TOTP
     secret, whose provisioning URI is printed on stderr."""
     from carepoints.security import service, staff
@@ -160,7 +181,9 @@ def staff_create(username: Annotated[str, typer.Option()], role: Annotated[str, 
     bootstrap.prepare()
     try:
         with write_tx() as session:
-            sid = service.create_staff(session, username, password, role, utc_now())
+            at = _institution_ids(session, [institution]) if institution else []  # (ops.alliance)
+            sid = service.create_staff(session, username, password, role, utc_now(),
+                                       institution_id=at[0] if at else None, alliance_wide=alliance)
             uri = staff.enrol_totp(session, sid, username, get_settings().secret_key) \
                 if staff.needs_totp(role) else None  # (trust.auth) administrators log in with TOTP
     except AppError as err:

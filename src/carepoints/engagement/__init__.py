@@ -15,3 +15,11 @@ _community.connect()
 from carepoints.engagement import privacy as _privacy  # noqa: E402
 
 _privacy.connect()  # (trust.privacy) engagement records in the data download, plans stopped at erasure
+
+from carepoints.engagement import merge as _merge  # noqa: E402
+
+_merge.connect()  # (ops.merge) engagement records follow a merged record
+
+from carepoints.engagement import closure as _closure  # noqa: E402
+
+_closure.connect()  # (ops.identity) reminders, follow-ups and outreach alerts stopped at closure

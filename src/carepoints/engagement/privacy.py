@@ -52,7 +52,9 @@ def _section(tbl: Table) -> Callable[[Session, str], list[dict[str, Any]]]:
     return rows
 
 
-def erase(session: Session, patient_id: str, _actor: Actor, now: datetime) -> dict[str, int]:
+def stop_plans(session: Session, patient_id: str, now: datetime) -> dict[str, int]:
+    """Stop the patient's medication plans and cancel their pending follow-ups (no more
+    reminders): at erasure, and when an account closes (engagement.closure)."""
     conn = session.connection()
     plans, fplans, steps = table(MedicationPlan), table(FollowupPlan), table(FollowupStep)
     stopped = conn.execute(update(plans).where(plans.c.patient_id == patient_id, plans.c.status == "active")
@@ -62,6 +64,10 @@ def erase(session: Session, patient_id: str, _actor: Actor, now: datetime) -> di
     conn.execute(update(fplans).where(fplans.c.patient_id == patient_id, fplans.c.status == "active")
                  .values(status="cancelled"))
     return {"medication_plans_stopped": int(stopped or 0), "followup_steps_cancelled": int(cancelled or 0)}
+
+
+def erase(session: Session, patient_id: str, _actor: Actor, now: datetime) -> dict[str, int]:
+    return stop_plans(session, patient_id, now)
 
 
 MEASUREMENTS_KIND = "health_measurements"

@@ -7,8 +7,10 @@ from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import ValidationFailedError
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON
+from carepoints.patients import institutions
 from carepoints.patients import service as patients
 from carepoints.patients.schemas import PatientCreate
+from carepoints.security import scope
 from carepoints.security.deps import require
 from carepoints.security.service import Principal
 
@@ -20,7 +22,16 @@ def enrol(body: PatientCreate, principal: Principal = Depends(require("patients:
     """Enrol a patient: the person, their wallet and the welcome award in one transaction.
     The same external id or idempotency key again answers the existing patient (200)."""
     with write_tx() as session:
+        if principal.institutions is not None:  # (ops.alliance) a bound key or staff user
+            at = institutions.enrolling_institution(session, principal.institutions, body.institution)
+            for ext in body.external_ids:
+                scope.ensure_system(ext.system, session)
         pid, created = service.enrol(session, body, utc_now())
+        if principal.institutions is not None:
+            if not created:
+                scope.ensure(pid, session)
+            institutions.link(session, pid, [at], utc_now())
+            scope.note_linked(pid)
         doc = service.patient(session, pid, reveal_pii=principal.can("pii:read"))
     return JSON(doc, status_code=201 if created else 200)
 
@@ -35,8 +46,11 @@ def find_patients(phone: str | None = Query(None, pattern=r"^\+?[0-9][0-9 -]{4,2
         raise ValidationFailedError(fields=[{"loc": ["query", "phone"], "msg": "phone or id_number is required"}])
     with read_tx() as session:
         reveal = principal.can("pii:read")
-        return JSON({"items": [service.patient(session, pid, reveal_pii=reveal)
-                               for pid in patients.find(session, phone=phone, id_number=id_number)]})
+        found = patients.find(session, phone=phone, id_number=id_number)
+        if principal.institutions is not None:  # (ops.alliance) only the caller's institutions' patients
+            mine = institutions.linked_patients(session, found, principal.institutions)
+            found = [pid for pid in found if pid in mine]
+        return JSON({"items": [service.patient(session, pid, reveal_pii=reveal) for pid in found]})
 
 
 @router.get("/patients/{patient_id}")

@@ -48,6 +48,7 @@ from carepoints.patients import service as patients
 from carepoints.patients.errors import PatientNotFoundError
 from carepoints.patients.models import Consent, ExternalId, Patient, PatientKey, ProxyAuthorisation
 from carepoints.patients.schemas import PURPOSES, GuardianIn
+from carepoints.security import wechat
 
 log = logging.getLogger("carepoints.privacy")
 
@@ -369,3 +370,8 @@ def _erasure_result(row: Any) -> dict[str, Any]:
 def is_erased(session: Session, patient_id: str) -> bool:
     return session.connection().execute(select(_erasures.c.patient_id).where(
         _erasures.c.patient_id == patient_id)).first() is not None
+
+
+# (ops.wechat) a patient's WeChat bindings: in their data download, forgotten at erasure
+export_section("wechat", wechat.export)
+on_erasure("wechat", wechat.forget_patient)

@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from carepoints.enrolment import households, privacy
+from carepoints.audit.service import Actor
+from carepoints.enrolment import households, identity, privacy
 from carepoints.events import service as events
 from carepoints.kit.errors import AppError
 from carepoints.ledger import service as ledger
@@ -49,6 +50,7 @@ def enrol(session: Session, data: PatientCreate, now: datetime, *, channel: str 
         "source": SOURCE, "source_event_id": f"registered:{pid}", "attributes": {"channel": channel}}], now)
     if isinstance(welcome[0], AppError):
         raise welcome[0]
+    identity.detect_for(session, pid, now, Actor.system("enrolment"))  # (ops.identity) possible duplicates
     return pid, True
 
 

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from carepoints.events import service
+from carepoints.events import alliance, service
 from carepoints.events.errors import BatchTooLargeError
 from carepoints.events.schemas import EventIn
-from carepoints.kit.db import write_tx
+from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import AppError, ValidationFailedError
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON, error_response
@@ -37,21 +39,22 @@ _EVENTS_DOC = {"requestBody": {"required": True, "content": {"application/json":
 
 
 @router.post("/events", openapi_extra=_EVENTS_DOC, responses={201: {}, 200: {}, 409: {}, 413: {}})
-async def post_events(request: Request, _p: Principal = Depends(require("events:write"))) -> JSON:
+async def post_events(request: Request, principal: Principal = Depends(require("events:write"))) -> JSON:
     """Ingest one event (201, or 200 for a duplicate) or a batch of up to 1000 (200 with one outcome per item)."""
-    return await ingest_body(await request.body())
+    return await ingest_body(await request.body(), principal.institutions)
 
 
 async def fast_post_events(headers: Mapping[str, str], body: bytes) -> JSON:
     """`POST /api/v1/events` on the lean ASGI path (kit.fastpath): the route above, minus the framework."""
     target = headers.get(":target")  # only signed requests have one (kit.fastpath)
-    await authorize(headers.get("authorization", ""), "events:write",
-                    None if target is None else Signed("POST", target, headers, body))
-    return await ingest_body(body)
+    principal = await authorize(headers.get("authorization", ""), "events:write",
+                                None if target is None else Signed("POST", target, headers, body))
+    return await ingest_body(body, principal.institutions)
 
 
-async def ingest_body(raw: bytes) -> JSON:
-    """Parse a request body (one event or {"events": [...]}), ingest it and answer."""
+async def ingest_body(raw: bytes, bound: frozenset[str] | None = None) -> JSON:
+    """Parse a request body (one event or {"events": [...]}), ingest it and answer. For a caller
+    bound to institutions (`bound`, ops.alliance) items out of its scope are answered, not ingested."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -63,9 +66,9 @@ async def ingest_body(raw: bytes) -> JSON:
             raise ValidationFailedError(fields=[{"loc": ["body", "events"], "msg": "must be a list"}])
         if len(items) > service.MAX_BATCH:
             raise BatchTooLargeError(limit=service.MAX_BATCH)
-        results = await service.writer.run(items) if items else []
+        results = await _run(items, bound) if items else []
         return JSON({"outcomes": [service.error_item(r) if isinstance(r, AppError) else r for r in results]})
-    result = (await service.writer.run([body]))[0]
+    result = (await _run([body], bound))[0]
     if isinstance(result, AppError):
         return error_response(result)
     return JSON(result, status_code=200 if result.get("duplicate") else 201)
@@ -87,3 +90,17 @@ def revoke(event_id: str, body: RevokeBody,
     with write_tx() as session:
         result = service.revoke(session, now=utc_now(), reason=body.reason, event_id=event_id)
     return JSON(result)
+
+
+async def _run(items: list[Any], bound: frozenset[str] | None) -> list[service.Result]:
+    if bound is None:  # unbound keys: straight to the writer, nothing added
+        return await service.writer.run(items)
+    errors = await run_in_threadpool(_check_scope, items, bound)
+    allowed = [item for item, err in zip(items, errors, strict=True) if err is None]
+    done = iter(await service.writer.run(allowed) if allowed else [])
+    return [err if err is not None else next(done) for err in errors]
+
+
+def _check_scope(items: list[Any], bound: frozenset[str]) -> list[AppError | None]:
+    with read_tx() as session:
+        return alliance.check(session, items, bound)

@@ -15,6 +15,7 @@ from carepoints.audit import tasks as audit_tasks
 from carepoints.config import get_settings
 from carepoints.engagement.followups import tasks as followups
 from carepoints.engagement.health import tasks as health
+from carepoints.enrolment import identity
 from carepoints.jobs.models import JobRun
 from carepoints.kit import retention
 from carepoints.kit.db import drain, table, write_tx
@@ -24,6 +25,8 @@ from carepoints.kit.time import utc_now
 from carepoints.ledger import integrity, notices
 from carepoints.ledger import service as ledger
 from carepoints.notifications import tasks as notifications
+from carepoints.operations import adjustments, fraud
+from carepoints.rules import governance
 from carepoints.rules import service as rules
 from carepoints.scheduling import tasks as scheduling
 from carepoints.tiers import tasks as tiers
@@ -83,6 +86,14 @@ JOBS: dict[str, Callable[[datetime], dict[str, Any]]] = {
     "send-notifications": notifications.send_notifications,
     "remind-appointments": scheduling.remind_appointments,
     "notify-expiring-points": ledger_notify_expiring_points,
+    # (ops.identity jobs)
+    "detect-duplicates": identity.detect_duplicates,
+    # (ops.adjustments jobs)
+    "expire-adjustments": adjustments.expire_pending,
+    # (ops.governance jobs)
+    "announce-programme": governance.announce_programme,
+    # (ops.fraud jobs)
+    "detect-fraud": fraud.detect,
 }
 
 # Fixed local times (hour, minute) or an interval, never "at start-up".
@@ -103,6 +114,14 @@ SCHEDULE: dict[str, tuple[int, int] | timedelta] = {
     "send-notifications": timedelta(seconds=10),
     "remind-appointments": (18, 0),  # the evening before
     "notify-expiring-points": (10, 0),  # a civil hour, after expire-points
+    # (ops.identity schedule)
+    "detect-duplicates": (3, 0),  # daily, quiet hours
+    # (ops.adjustments schedule)
+    "expire-adjustments": (3, 0),  # daily
+    # (ops.governance schedule)
+    "announce-programme": timedelta(minutes=5),
+    # (ops.fraud schedule)
+    "detect-fraud": timedelta(minutes=10),
 }
 
 

@@ -32,12 +32,14 @@ from carepoints.ledger.households import open_household_wallet as open_household
 from carepoints.ledger.households import spending_wallet as spending_wallet
 from carepoints.ledger.models import Account, Allocation, Hold, HoldLot, Lot, Transfer
 from carepoints.ledger.posting import Posted, Poster, WalletState
+from carepoints.patients.models import Patient
 
 _acc = table(Account)
 _tr = table(Transfer)
 _lots = table(Lot)
 _alloc = table(Allocation)
 _holds = table(Hold)
+_patients = table(Patient)
 _hold_lots = table(HoldLot)
 SPEND_KINDS = ("redeem",)
 
@@ -203,25 +205,51 @@ def reverse_transfers(poster: Poster, event_id: str, transfer_ids: list[str], no
                 "message": "撤销" + (p.rule_code or ""), "member": p.member_id}
         if p.kind == "earn":
             # What expiry already took from this lot is gone; reversing it again would charge twice.
-            amount = p.amount - expired_from(poster, p.id)
-            parts = [(p.wallet_id, p.id, amount)]
-            if p.member_id is not None:  # a pooled earning: what a leaving member took follows them
-                for lot_id, wallet_id, moved in moved_lots(poster, p.id):
-                    parts[0] = (p.wallet_id, p.id, parts[0][2] - moved)
-                    parts.append((wallet_id, lot_id, moved - expired_from(poster, lot_id)))
+            # What a leaving household member or a record merge took follows the lot (moved_from).
+            parts = _lot_parts(poster, p.wallet_id, p.id, p.amount)
             for wallet_id, lot_id, part in parts:
                 if part > 0:
-                    poster.debit(wallet_id, part, kind="reversal", counterparty=System.issuance, at=now,
-                                 allow_debt=True, first_lot=lot_id, **meta)
+                    # what a merged record still owes for it (spent before the merge) its survivor owes
+                    successor = successor_wallet(poster, wallet_id)
+                    poster.debit(successor or wallet_id, part, kind="reversal", counterparty=System.issuance,
+                                 at=now, allow_debt=True, first_lot=None if successor else lot_id, **meta)
             total = sum(part for _w, _l, part in parts if part > 0)
             if total > 0:
                 out.append((p.rule_code or "", -total))
         else:
-            consumed = consumed_lots(poster, p.id)
-            poster.restore(p.wallet_id, p.amount, consumed, kind="reversal", counterparty=System.penalties, at=now,
-                           expires_at=expires_at, **meta)
+            successor = successor_wallet(poster, p.wallet_id)
+            # a merged record's penalty comes back to the record it lives on as, as a new lot
+            consumed = consumed_lots(poster, p.id) if successor is None else []
+            poster.restore(successor or p.wallet_id, p.amount, consumed, kind="reversal",
+                           counterparty=System.penalties, at=now, expires_at=expires_at, **meta)
             out.append((p.rule_code or "", p.amount))
     return out
+
+
+def _lot_parts(poster: Poster, wallet_id: str, lot_id: str, amount: int) -> list[tuple[str, str, int]]:
+    """Where an earned lot's unexpired points are now: (wallet, lot, points) for the lot itself
+    and, depth first, every lot moved out of it (household leavers, record merges)."""
+    parts = [(wallet_id, lot_id, amount - expired_from(poster, lot_id))]
+    for moved_id, moved_wallet, moved in moved_lots(poster, lot_id):
+        parts[0] = (wallet_id, lot_id, parts[0][2] - moved)
+        parts.extend(_lot_parts(poster, moved_wallet, moved_id, moved))
+    return parts
+
+
+def successor_wallet(poster: Poster, wallet_id: str) -> str | None:
+    """For the own wallet of a record merged into another (enrolment.merge), the wallet the
+    survivor posts to now (locked; the end of a chain of merges); else None."""
+    conn = poster.conn
+    pid = conn.execute(select(_acc.c.patient_id).where(_acc.c.id == wallet_id)).scalar()
+    survivor = None
+    for _hop in range(16):
+        nxt = conn.execute(select(_patients.c.merged_into).where(_patients.c.id == pid)).scalar() if pid else None
+        if nxt is None:
+            break
+        survivor = pid = nxt
+    if survivor is None:
+        return None
+    return poster.lock_patients({survivor})[survivor]
 
 
 def expired_from(poster: Poster, lot_id: str) -> int:
@@ -270,12 +298,16 @@ def refund(session: Session, transfer_id: str, now: datetime, *, expires_at: dat
     if row.kind not in SPEND_KINDS or row.to_account_id != SYSTEM_IDS[System.redemptions]:
         raise NotRefundableError()
     poster = Poster(session, now)
-    poster.lock([row.wallet_id])
+    # a merged record's spend is refunded to the record it lives on as (a new lot there)
+    successor = successor_wallet(poster, row.wallet_id)
+    if successor is None:
+        poster.lock([row.wallet_id])
     done = conn.execute(select(_tr.c.id, _tr.c.amount, _tr.c.balance_after).where(
         _tr.c.reverses_id == transfer_id, _tr.c.kind == "refund")).first()
     if done is not None:
         return Posted(done.id, done.amount, done.balance_after)
-    posted = poster.restore(row.wallet_id, row.amount, consumed_lots(poster, transfer_id), kind="refund",
+    consumed = consumed_lots(poster, transfer_id) if successor is None else []
+    posted = poster.restore(successor or row.wallet_id, row.amount, consumed, kind="refund",
                             counterparty=System.redemptions, at=now, expires_at=expires_at, reverses=transfer_id)
     poster.flush()
     return posted

@@ -49,7 +49,10 @@ ESSENTIAL_TEMPLATES = (
     "appointment.booked", "appointment.cancelled", "appointment.cancelled_by_hospital", "appointment.no_show",
     "appointment.waitlist", "checkup.booked", "rewards.redeemed", "points.changed", "tiers.changed",
     "tiers.advisor_changed", "health.advice", "lab.critical_value.patient", "lecture.registered",
-    "lecture.registration_cancelled", "community.post_rejected",
+    "lecture.registration_cancelled", "community.post_rejected", "programme.changed",
+    # (ops) answers to the patient's own requests and changes to their account
+    "appeal", "account.wechat_bound", "account.wechat_unbound", "points.earning_frozen", "points.earning_resumed",
+    "account.closed", "account.reopened",  # (ops.identity)
 )
 
 

@@ -169,6 +169,63 @@ BUILTIN: dict[str, Template] = {t.key: t for t in (
     Template("community.post_rejected", _P, ("inbox",),
              ("内容未通过审核", "您发布的内容未通过审核,可修改后重新发布。"),
              ("Post not approved", "Your post was not approved. You may edit it and post again.")),
+    # (ops.identity templates)
+    Template("account.closed", _P, ("inbox",),
+             ("积分账户已注销", "您的积分账户已按您的要求注销,剩余积分已按积分规则处理,预约已为您取消。"
+                                "如需重新开通,请到积分服务窗口办理。"),
+             ("Points account closed", "Your points account has been closed as you asked. The points left were "
+                                       "handled under the programme rules and your appointments were cancelled. "
+                                       "To open it again, please visit the points service desk.")),
+    Template("account.reopened", _P, ("inbox",),
+             ("积分账户已恢复", "您的积分账户已恢复使用,可以继续参加活动、获得积分。"),
+             ("Points account reopened", "Your points account is open again. You can take part and earn points.")),
+    # (ops.merge templates)
+    Template("points.changed.merged", _P, _NO_SMS,
+             ("积分已合并", "您的两份就诊档案已合并为一份,原档案的积分已转入本账户,当前余额 {balance} 积分。"),
+             ("Points combined", "Your two patient records were combined into one, and the points of the other "
+                                 "record were moved here. Your balance is {balance} points.")),
+    # (ops.adjustments templates)
+    # (ops.appeals templates)
+    Template("appeal.received", _P, ("inbox",),
+             ("申诉已收到", "我们已收到您的申诉,工作人员会认真核实,并在 {due_date} 前告诉您结果。"),
+             ("Appeal received", "We have received your appeal. Our staff will look into it carefully and tell "
+                                 "you the result by {due_date}.")),
+    Template("appeal.upheld", _P, _NO_SMS,
+             ("申诉处理结果", "您的申诉已处理。经核实,原记录保持不变。如有疑问,请到积分服务窗口咨询。"),
+             ("Appeal decided", "Your appeal has been reviewed. After checking, the original record stays as it "
+                                "was. If you have questions, please ask at the points service desk.")),
+    Template("appeal.reversed", _P, _NO_SMS,
+             ("申诉已通过", "您的申诉已通过,相关扣分或积分暂停已撤销,账户已恢复。感谢您的耐心等待。"),
+             ("Appeal accepted", "Your appeal was accepted. The deduction or the pause on earning points has been "
+                                 "cancelled and your account is back to normal. Thank you for your patience.")),
+    # (ops.governance templates)
+    Template("programme.changed", _P, ("inbox",),
+             ("积分规则更新", "积分规则将于 {effective_date} 起更新,请点击查看新的规则。"
+                              "如有疑问,可以咨询积分服务窗口。"),
+             ("Points rules update", "The points rules change from {effective_date}. Tap to read the new rules. "
+                                     "The points service desk can help with any questions.")),
+    Template("programme.approved", Audience.admins, ("inbox",),
+             ("积分方案已批准", "积分方案第 {version} 版已批准,将于 {effective_date} 起生效。"),
+             ("Programme approved", "Programme version {version} is approved and takes effect from "
+                                    "{effective_date}.")),
+    # (ops.fraud templates)
+    Template("points.earning_frozen", _P, ("inbox",),
+             ("积分获取已暂停", "您的账户暂时不能获得新的积分,已有积分可以照常使用。请联系积分服务窗口了解详情。"),
+             ("Earning paused", "Your account cannot earn new points for now; you can still use the points you "
+                                "have. Please contact the points service desk for details.")),
+    Template("points.earning_resumed", _P, ("inbox",),
+             ("积分获取已恢复", "您的账户已恢复获得积分。感谢您的理解与配合。"),
+             ("Earning resumed", "Your account can earn points again. Thank you for your patience.")),
+    # (ops.wechat templates)
+    Template("account.wechat_bound", _P, ("inbox", "sms"),
+             ("已绑定微信", "您的就诊账户已绑定微信,以后可以用微信登录。如果不是您本人操作,请尽快联系积分服务窗口。"),
+             ("WeChat linked", "Your patient account is now linked to WeChat, so you can log in with WeChat. "
+                               "If you did not do this, please contact the points service desk soon.")),
+    Template("account.wechat_unbound", _P, ("inbox",),
+             ("已解除微信绑定", "您的就诊账户已解除微信绑定。如需再用微信登录,可以重新绑定。"),
+             ("WeChat unlinked", "Your patient account is no longer linked to WeChat. You can link it again "
+                                 "at any time to log in with WeChat.")),
+    # (ops.alliance templates)
 )}
 
 _TIERS = {"standard": ("普通", "Standard"), "silver": ("银卡", "Silver"), "gold": ("金卡", "Gold")}

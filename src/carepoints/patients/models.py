@@ -143,3 +143,27 @@ class ProxyAuthorisation(Base):
               sqlite_where=text("revoked_at IS NULL AND proxy_kind = 'service_window'"),
               postgresql_where=text("revoked_at IS NULL AND proxy_kind = 'service_window'")),
     )
+
+
+# --- alliance ---
+
+
+class InstitutionSystem(Base):
+    """An external-id system an institution of the alliance issues (its HIS MRN system URI):
+    a key bound to that institution may name patients by ids of its systems only."""
+
+    __tablename__ = "institution_systems"
+
+    system: Mapped[str] = mapped_column(String(200), primary_key=True)
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institutions.id"), index=True)
+
+
+class PatientInstitution(Base):
+    """A patient belongs to an institution (医联体 member): enrolled there, named by one of its
+    systems, booked at one of its sessions, or linked explicitly."""
+
+    __tablename__ = "patient_institutions"
+
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institutions.id"), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

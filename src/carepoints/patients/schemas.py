@@ -49,6 +49,8 @@ class PatientCreate(BaseModel):
     external_ids: list[ExternalIdIn] = Field(default_factory=list, max_length=20)
     consent: ConsentIn
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
+    # (ops.alliance) the institution (code) enrolling, for a caller bound to several
+    institution: str | None = Field(default=None, min_length=1, max_length=32)
 
     @field_validator("name")
     @classmethod

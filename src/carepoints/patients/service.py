@@ -14,14 +14,14 @@ from sqlalchemy.orm import Session
 
 from carepoints.kit.bulk import as_date, fetch, marks
 from carepoints.kit.ids import is_id, new_id
-from carepoints.patients import crypto
+from carepoints.patients import crypto, institutions
 from carepoints.patients.errors import ExternalIdTakenError, PatientNotFoundError
 from carepoints.patients.models import Consent, ExternalId, Patient, PatientKey
 from carepoints.patients.pii import mask_address, mask_id_number, mask_name, mask_phone
 from carepoints.patients.schemas import DEFAULT_PURPOSES, PatientCreate
 from carepoints.patients.sealing import ERASED_NAME as ERASED_NAME
 from carepoints.patients.sealing import opened, sealed
-from carepoints.security import scope
+from carepoints.security import scope, wechat
 
 PROGRAMME = "points_programme"
 
@@ -70,6 +70,7 @@ def create(session: Session, data: PatientCreate, now: datetime) -> str:
             raise ExternalIdTakenError()
         conn.execute(insert(ExternalId), [{"system": e.system, "value": e.value, "patient_id": pid}
                                           for e in {(e.system, e.value): e for e in data.external_ids}.values()])
+        institutions.link_by_systems(session, pid, [e.system for e in data.external_ids], now)  # (ops.alliance)
     purposes = data.consent.purposes if data.consent.purposes is not None else list(DEFAULT_PURPOSES)
     if purposes:
         conn.execute(insert(Consent), [{
@@ -142,11 +143,12 @@ def id_for(session: Session, patient_id: str | None, ref_id: str | None = None, 
     token's request may name only patients in its reach (security.scope: 404 / 403)."""
     pid = patient_id if patient_id is not None else ref_id
     if pid is None:
+        scope.ensure_system(system or "", session)  # (ops.alliance) a bound caller names its systems only
         _found, by_ref = resolve(session, [], [(system or "", value or "")])
         pid = by_ref.get((system or "", value or ""))
         if pid is None:
             raise PatientNotFoundError()
-    scope.ensure(pid)  # (trust.auth)
+    scope.ensure(pid, session)  # (trust.auth; ops.alliance)
     return pid
 
 
@@ -295,3 +297,54 @@ def set_earning_frozen(session: Session, patient_id: str, frozen: bool, now: dat
     done = conn.execute(update(Patient).where(Patient.id == patient_id, cond).values(
         earning_frozen_at=now if frozen else None))
     return bool(done.rowcount)
+
+
+# (ops.merge)
+def mark_merged(session: Session, patient_id: str, into: str) -> bool:
+    """Set an active patient's status to `merged`, naming the record it was merged into
+    (enrolment.merge, under its locks). One guarded update; False when the patient was no
+    longer active and unmerged."""
+    done = _conn(session).execute(update(Patient).where(
+        Patient.id == patient_id, Patient.status == "active", Patient.merged_into.is_(None))
+        .values(status="merged", merged_into=into))
+    return bool(done.rowcount)
+
+
+# (ops.identity)
+STATUSES = ("active", "deceased", "closed", "merged", "erased")
+
+
+def set_status(session: Session, patient_id: str, status_from: str, status_to: str) -> bool:
+    """Change a patient's status from `status_from` to `status_to` (enrolment.closure: deceased,
+    closed, reopened). One guarded update; False when the status was no longer `status_from`."""
+    if status_to not in STATUSES or status_to in ("merged", "erased"):
+        raise ValueError(status_to)  # merges and erasures have their own verbs
+    done = _conn(session).execute(update(Patient).where(Patient.id == patient_id, Patient.status == status_from)
+                                  .values(status=status_to))
+    return bool(done.rowcount)
+
+
+def pii_of(session: Session | Connection, patient_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+    """Patient id → (decrypted name, decrypted national id) for identity checks and duplicate
+    review; erased and unreadable patients are left out. Never log or return these as they are."""
+    wanted = sorted({i for i in patient_ids if is_id(i)})
+    out: dict[str, tuple[str, str | None]] = {}
+    if not wanted:
+        return out
+    ring = crypto.keyring()
+    conn = _conn(session)
+    for chunk in (wanted[i:i + 500] for i in range(0, len(wanted), 500)):
+        rows = conn.execute(select(*_PII_ROW).outerjoin(PatientKey, PatientKey.patient_id == Patient.id)
+                            .where(Patient.id.in_(chunk))).mappings()
+        for row in rows:
+            pii = opened(ring, row)
+            if not pii.erased and not pii.unreadable:
+                out[row["id"]] = (pii.name, pii.id_number)
+    return out
+
+
+def _masked_names(session: Session, patient_ids: list[str]) -> dict[str, str]:
+    return {pid: display_name(session, pid, masked=True) for pid in patient_ids}
+
+
+wechat.install_names(_masked_names)  # (ops.wechat) who the candidates of a shared WeChat are

@@ -59,6 +59,31 @@ def charge(session: Session, cost_fen: int, now: datetime, *, year_of: datetime 
             enqueue(conn, "rewards.budget_alert", {"year": year, "percent": percent}, key=f"budget:{year}")
 
 
+def institution_budget(session: Session, reward: dict[str, Any], patient_codes: set[str], now: datetime
+                       ) -> str | None:
+    """(ops.alliance) The institution (code) whose budget a scoped reward's cost counts against: the
+    first, by code, of the reward's institutions that the patient belongs to and that has a budget."""
+    scoped = reward.get("institution_codes") or []
+    if not scoped:
+        return None
+    budgets = current_settings(session, now).programme.settings.budgets
+    found = sorted(set(scoped) & patient_codes & set(budgets))
+    return found[0] if found else None
+
+
+def charge_institution(session: Session, code: str, cost_fen: int, now: datetime, *,
+                       year_of: datetime | None = None) -> None:
+    """(ops.alliance) Count a scoped redemption's cost against the institution's budget of the local
+    year (a refund gives it back); refuses to pass the budget (409 `rewards.budget_exhausted`)."""
+    if cost_fen == 0:
+        return
+    annual = current_settings(session, now).programme.settings.budgets.get(code)
+    cap = to_fen(annual) if annual is not None else 0
+    year = local_date(year_of or now, get_settings().tz).year
+    if not repo.add_institution_budget(session.connection(), code, year, cost_fen, cap) and cost_fen > 0:
+        raise BudgetExhaustedError()
+
+
 def room(session: Session, cost_fen: int, now: datetime) -> bool:
     """Whether `cost_fen` more still fits this year's budget when the hard stop is on (a
     quote's check: the HIS's commit later is never refused, the payment went through)."""

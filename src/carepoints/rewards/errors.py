@@ -31,6 +31,13 @@ class NotRedeemableError(ConflictError):
     message = "挂号费抵扣请在收费窗口办理 / Fee offsets are taken at the cashier, not redeemed here"
 
 
+class RewardNotAvailableError(ConflictError):
+    """(ops.alliance) A reward of other institutions of the alliance."""
+
+    code = "rewards.not_available"
+    message = "该礼品不适用于您所在的机构 / This reward is not offered at your institution"
+
+
 class OutOfStockError(ConflictError):
     code = "rewards.out_of_stock"
     message = "库存不足 / Out of stock"

@@ -38,6 +38,8 @@ class Reward(Base):
     code_valid_days: Mapped[int] = mapped_column(Integer, default=30)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)  # e.g. {"discount_share": "0.80"}, {"privilege": ...}
     institution_id: Mapped[str | None] = mapped_column(String(36))
+    # (ops.alliance) institution codes whose patients see and may redeem it; None = the whole alliance
+    institution_codes: Mapped[list[str] | None] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(16), default="admin")  # programme | admin
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -66,6 +68,8 @@ class Redemption(Base):
     refund_transfer_id: Mapped[str | None] = mapped_column(String(36))
     refunded_points: Mapped[int | None] = mapped_column(Integer)
     institution_id: Mapped[str | None] = mapped_column(String(36))
+    # (ops.alliance) the institution (code) whose budget the cost was counted against, if any
+    budget_institution: Mapped[str | None] = mapped_column(String(32))
     actor_kind: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str] = mapped_column(String(36))
     proxy_patient_id: Mapped[str | None] = mapped_column(String(36))
@@ -154,5 +158,21 @@ class BudgetYear(Base):
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     used_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     alerted: Mapped[int] = mapped_column(Integer, default=0)  # highest alert threshold sent, in percent
+
+    __table_args__ = (CheckConstraint("used_fen >= 0", name="used_nonneg"),)
+
+
+# --- alliance ---
+
+
+class InstitutionBudgetYear(Base):
+    """(ops.alliance) The CNY cost of an institution's scoped rewards redeemed in one local year:
+    changed by a guarded update in the redeeming transaction, which refuses to pass its budget."""
+
+    __tablename__ = "institution_budget_years"
+
+    institution_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    used_fen: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (CheckConstraint("used_fen >= 0", name="used_nonneg"),)

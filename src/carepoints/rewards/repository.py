@@ -13,10 +13,19 @@ from sqlalchemy.engine import Connection
 from carepoints.kit.bulk import upsert
 from carepoints.kit.db import table
 from carepoints.kit.ids import is_id
-from carepoints.rewards.models import BudgetYear, Coupon, FeeOffset, Redemption, Reward, RewardUsage
+from carepoints.rewards.models import (
+    BudgetYear,
+    Coupon,
+    FeeOffset,
+    InstitutionBudgetYear,
+    Redemption,
+    Reward,
+    RewardUsage,
+)
 
 rewards = table(Reward)
 redemptions = table(Redemption)
+institution_budget = table(InstitutionBudgetYear)
 usage = table(RewardUsage)
 coupons = table(Coupon)
 offsets = table(FeeOffset)
@@ -88,6 +97,25 @@ def add_budget(conn: Connection, year: int, fen: int, cap_fen: int | None) -> in
     if conn.execute(stmt).rowcount != 1:
         return None
     return int(conn.execute(select(budget.c.used_fen).where(budget.c.year == year)).scalar_one())
+
+
+def add_institution_budget(conn: Connection, code: str, year: int, fen: int, cap_fen: int) -> bool:
+    """(ops.alliance) Add `fen` to the institution's year (negative to give back); a positive
+    amount only while the total stays within `cap_fen`. False when refused."""
+    conn.execute(upsert(conn, institution_budget).values(institution_code=code, year=year, used_fen=0)
+                 .on_conflict_do_nothing(index_elements=["institution_code", "year"]))
+    where = [institution_budget.c.institution_code == code, institution_budget.c.year == year]
+    if fen > 0:
+        where.append(institution_budget.c.used_fen + fen <= cap_fen)
+    else:
+        where.append(institution_budget.c.used_fen + fen >= 0)
+    stmt = update(institution_budget).where(*where).values(used_fen=institution_budget.c.used_fen + fen)
+    return bool(conn.execute(stmt).rowcount == 1)
+
+
+def institution_budget_used(conn: Connection, code: str, year: int) -> int:
+    return int(conn.execute(select(institution_budget.c.used_fen).where(
+        institution_budget.c.institution_code == code, institution_budget.c.year == year)).scalar() or 0)
 
 
 def raise_alert(conn: Connection, year: int, percent: int) -> bool:

@@ -20,7 +20,7 @@ from carepoints.kit.money import cny, to_fen
 from carepoints.kit.outbox import enqueue
 from carepoints.kit.time import add_months, day_start_utc, local_date
 from carepoints.ledger import service as ledger
-from carepoints.patients import proxies
+from carepoints.patients import institutions, proxies
 from carepoints.patients import service as patients
 from carepoints.patients.errors import PatientNotFoundError
 from carepoints.rewards import budget
@@ -40,6 +40,7 @@ from carepoints.rewards.errors import (
     RedemptionNotFoundError,
     RewardExistsError,
     RewardInactiveError,
+    RewardNotAvailableError,
     RewardNotFoundError,
     RewardNotValidError,
 )
@@ -70,7 +71,8 @@ def _spec_row(spec: RewardSpec) -> dict[str, Any]:
         "limit_count": spec.limit.count if spec.limit else None,
         "limit_period": spec.limit.period if spec.limit else None,
         "valid_from": spec.valid_from, "valid_to": spec.valid_to, "active": spec.active,
-        "cost_fen": to_fen(spec.cost_cny), "code_valid_days": spec.code_valid_days, "details": dict(spec.details)}
+        "cost_fen": to_fen(spec.cost_cny), "code_valid_days": spec.code_valid_days, "details": dict(spec.details),
+        "institution_codes": sorted(set(spec.institutions)) or None}
 
 
 def sync_catalogue(session: Session, programme: Programme, now: datetime, *, only_missing: bool = False) -> int:
@@ -158,7 +160,7 @@ def reward_doc(r: dict[str, Any], tier: str | None) -> dict[str, Any]:
         "valid_from": r["valid_from"], "valid_to": r["valid_to"], "active": r["active"],
         "limit": {"count": r["limit_count"], "period": r["limit_period"]} if r["limit_count"] else None,
         "cost_cny": cny(r["cost_fen"]), "code_valid_days": r["code_valid_days"], "details": r["details"],
-        "institution_id": r["institution_id"]}
+        "institution_id": r["institution_id"], "institutions": r.get("institution_codes") or []}
 
 
 def catalogue(session: Session, patient_id: str | None, now: datetime, *, include_inactive: bool = False
@@ -167,14 +169,22 @@ def catalogue(session: Session, patient_id: str | None, now: datetime, *, includ
     validity window are left out unless `include_inactive`."""
     conn = session.connection()
     tier = None
+    mine: set[str] | None = None  # (ops.alliance) the patient's institution codes
     if patient_id is not None:
         if not patients.exists(session, patient_id):
             raise PatientNotFoundError()
         tier = patients.tier_of(session, patient_id)
+        mine = institutions.patient_codes(session, patient_id)
     today = local_date(now, get_settings().tz)
     items = [reward_doc(r, tier) for r in repo.all_rewards(conn, active_only=not include_inactive)
-             if include_inactive or _in_window(r, today)]
+             if (include_inactive or _in_window(r, today)) and (mine is None or _offered(r, mine))]
     return {"items": items}
+
+
+def _offered(r: dict[str, Any], codes: set[str]) -> bool:
+    """(ops.alliance) Offered to a patient of these institutions (an unscoped reward is offered to all)."""
+    scoped = r.get("institution_codes")
+    return not scoped or bool(codes & set(scoped))
 
 
 def _in_window(r: dict[str, Any], today: date) -> bool:
@@ -236,6 +246,8 @@ def redeem(session: Session, data: RedemptionCreate, actor: Actor, now: datetime
         raise RewardInactiveError()
     if reward["kind"] == "fee_offset":
         raise NotRedeemableError()
+    if reward.get("institution_codes") and not _offered(reward, institutions.patient_codes(session, pid)):
+        raise RewardNotAvailableError()  # (ops.alliance) another institution's reward
     today = local_date(now, get_settings().tz)
     if not _in_window(reward, today):
         raise RewardNotValidError(valid_from=reward["valid_from"] or "—", valid_to=reward["valid_to"] or "—")
@@ -249,6 +261,8 @@ def redeem(session: Session, data: RedemptionCreate, actor: Actor, now: datetime
             zh, en = _PERIOD_WORDS[reward["limit_period"] or "ever"]
             raise LimitReachedError(count=reward["limit_count"], period_zh=zh, period_en=en)
     points = price(reward, patient.tier) * quantity
+    budget_code = budget.institution_budget(session, reward, institutions.patient_codes(session, pid), now) \
+        if reward.get("institution_codes") else None  # (ops.alliance)
     rid = new_id()
     posted = ledger.spend(session, wallet, points, now, message=f"兑换{reward['names']['zh']}", reference=rid,
                           member=pid if data.household else None)
@@ -256,6 +270,7 @@ def redeem(session: Session, data: RedemptionCreate, actor: Actor, now: datetime
     row = {"id": rid, "patient_id": pid, "wallet_id": wallet, "reward_id": reward["id"], "quantity": quantity,
            "points": points, "cost_fen": cost, "status": "redeemed", "period_key": key, "transfer_id": posted.id,
            "refund_transfer_id": None, "refunded_points": None, "institution_id": data.institution_id,
+           "budget_institution": budget_code,
            "actor_kind": actor.kind, "actor_id": actor.id, "proxy_patient_id": on_behalf,
            "idempotency_key": data.idempotency_key, "request_hash": digest, "created_at": now, "refunded_at": None}
     if not repo.insert_redemption(conn, row):
@@ -272,6 +287,8 @@ def redeem(session: Session, data: RedemptionCreate, actor: Actor, now: datetime
            proxy=on_behalf, authorisation_id=authorisation)
     enqueue(conn, "rewards.redeemed", {"patient_id": pid, "redemption_id": rid}, key=pid)
     budget.charge(session, cost, now)
+    if budget_code is not None:
+        budget.charge_institution(session, budget_code, cost, now)
     return redemption_doc(session, repo.redemption(conn, rid) or row), True
 
 
@@ -336,6 +353,8 @@ def refund(session: Session, redemption_id: str, actor: Actor, now: datetime) ->
     record(session, actor, "rewards:redemption:refund", now, subject_id=r["id"], patient_id=r["patient_id"],
            points=restored)
     budget.charge(session, -r["cost_fen"], now, year_of=r["created_at"])
+    if r.get("budget_institution"):  # (ops.alliance)
+        budget.charge_institution(session, r["budget_institution"], -r["cost_fen"], now, year_of=r["created_at"])
     return redemption_doc(session, repo.redemption(conn, r["id"]) or r)
 
 

@@ -21,6 +21,7 @@ from carepoints.rules.programme import (
     AttrCondition,
     Condition,
     HoursBetweenCondition,
+    InstitutionCondition,
     LocalTimeCondition,
     NotLaterCondition,
     OffPeakCondition,
@@ -250,6 +251,8 @@ def condition_holds(cond: Condition, ev: EventView, state: PatientState, prog: C
         if state.birth_date is None:
             return False
         return _compare(cond.op, _age(state.birth_date, ev.occurred_at.astimezone(prog.tz).date()), cond.value)
+    if isinstance(cond, InstitutionCondition):  # (ops.alliance)
+        return _compare(cond.op, attrs.get("institution"), cond.value)
     return False  # pragma: no cover - the union is closed
 
 

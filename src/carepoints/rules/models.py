@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, Integer, String
+from sqlalchemy import JSON, CheckConstraint, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carepoints.kit.db import Base
@@ -82,3 +82,46 @@ class Suspension(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     trigger_event_id: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- governance ---
+
+class ProgrammeDraft(Base):
+    """A proposed programme version (maker-checker): the full validated document, until a
+    second admin approves it (installed as the next version from `activate_at`), rejects
+    it, or its author withdraws it. The database refuses an approver who is the author,
+    and the announcement to patients keeps its cursor here (announce-programme)."""
+
+    __tablename__ = "programme_drafts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    base_version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    summary_zh: Mapped[str] = mapped_column(String(500))
+    summary_en: Mapped[str] = mapped_column(String(500))
+    change_kinds: Mapped[list[str]] = mapped_column(JSON)  # rules | point_value | tiers | budget | settings | ...
+    created_by_kind: Mapped[str] = mapped_column(String(16))
+    created_by_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))  # draft | approved | rejected | withdrawn
+    activate_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by_kind: Mapped[str | None] = mapped_column(String(16))
+    decided_by_id: Mapped[str | None] = mapped_column(String(36))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_note: Mapped[str | None] = mapped_column(String(500))
+    installed_version: Mapped[int | None] = mapped_column(Integer, unique=True)
+    # none | pending | done; the last patient id told, and how many were told
+    announcement: Mapped[str] = mapped_column(String(16))
+    announce_cursor: Mapped[str | None] = mapped_column(String(36))
+    announced_count: Mapped[int] = mapped_column(Integer)
+    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'approved', 'rejected', 'withdrawn')", name="status"),
+        CheckConstraint("announcement IN ('none', 'pending', 'done')", name="announcement"),
+        CheckConstraint("decided_by_id IS NULL OR decided_by_kind <> created_by_kind "
+                        "OR decided_by_id <> created_by_id", name="checker_not_maker"),
+        CheckConstraint("status <> 'approved' OR (installed_version IS NOT NULL AND decided_by_id IS NOT NULL)",
+                        name="approved_installed"),
+        Index("ix_programme_drafts_status", "status", "created_at"),
+    )

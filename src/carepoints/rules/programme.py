@@ -109,9 +109,18 @@ class PatientCondition(_Model):
     value: str | int | list[str]
 
 
+class InstitutionCondition(_Model):
+    """(ops.alliance) The event's institution (attribute `institution`, a code; stamped by a key
+    bound to one institution) is / is not one of `value`. An event without one is in no institution."""
+
+    type: Literal["institution"]
+    op: Literal["in", "not_in"] = "in"
+    value: list[str] = Field(min_length=1)
+
+
 Condition = Annotated[
     AttrCondition | TextLengthCondition | HoursBetweenCondition | NotLaterCondition
-    | AttrCompareCondition | OffPeakCondition | LocalTimeCondition | PatientCondition,
+    | AttrCompareCondition | OffPeakCondition | LocalTimeCondition | PatientCondition | InstitutionCondition,
     Field(discriminator="type"),
 ]
 
@@ -229,6 +238,8 @@ class RewardSpec(_Model):
     cost_cny: Decimal = Field(default=Decimal("0"), ge=0, le=100_000, max_digits=8, decimal_places=2)
     code_valid_days: int = Field(default=30, ge=1, le=3660)
     details: dict[str, str] = Field(default_factory=dict, max_length=20)
+    # (ops.alliance) institution codes whose patients see and may redeem it; empty = the whole alliance
+    institutions: list[str] = Field(default_factory=list, max_length=100)
 
     _tier_prices = field_validator("tier_points")(lambda v: check_tier_points(v))
 
@@ -258,6 +269,24 @@ def check_fee_offset_terms(details: dict[str, str]) -> None:
         raise ValueError("max_share must be in (0, 1] and step_points at least 1")
 
 
+def _default_reasons() -> dict[str, Names]:
+    return {"goodwill": Names(zh="关怀补偿", en="Goodwill"),
+            "correction": Names(zh="积分更正", en="Correction"),
+            "missed_award": Names(zh="补发积分", en="Missed award"),
+            "system_error": Names(zh="系统差错", en="System error"),
+            "duplicate_award": Names(zh="重复发放扣回", en="Duplicate award")}
+
+
+class AdjustmentSettings(_Model):
+    """(ops.adjustments) manual adjustments by staff: |points| above `approval_threshold` waits
+    for a second person; Σ|points| one operator may adjust per local day (pending ones too);
+    the reason codes staff choose from, with their names (the zh name is the ledger message)."""
+
+    approval_threshold: int = Field(default=200, ge=0, le=10_000_000)
+    operator_daily_cap: int = Field(default=1000, ge=1, le=10_000_000)
+    reason_codes: dict[str, Names] = Field(default_factory=_default_reasons, min_length=1, max_length=50)
+
+
 class Settings(_Model):
     annual_cap: int = Field(default=10000, ge=1)
     expiry_months: int = Field(default=24, ge=1)
@@ -270,6 +299,9 @@ class Settings(_Model):
     tiers: dict[str, int] = Field(default_factory=default_thresholds)
     tier_benefits: dict[str, TierBenefit] = Field(default_factory=default_benefits)
     budget: Budget = Budget()
+    # (ops.alliance) institution code → annual CNY budget of the rewards scoped to it (always a hard stop)
+    budgets: dict[str, Decimal] = Field(default_factory=dict, max_length=200)
+    adjustments: AdjustmentSettings = AdjustmentSettings()  # (ops.adjustments)
 
     _tiers = field_validator("tiers")(check_thresholds)
     _tier_benefits = field_validator("tier_benefits")(check_benefits)

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import func, insert, select
@@ -42,19 +43,30 @@ def parse_programme(raw: bytes) -> Programme:
         raise ProgrammeInvalidError(fields=fields) from exc
 
 
-def install(session: Session, raw: bytes, *, effective_from: datetime | None = None,
+def lock_versions(session: Session) -> int:
+    """Serialise installs: lock the newest version's row (PostgreSQL; SQLite's BEGIN IMMEDIATE
+    already serialises writers) and answer the newest version number as of the lock."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(ProgramVersion.version).order_by(ProgramVersion.version.desc()).limit(1)
+                     .with_for_update())
+    return int(conn.execute(select(func.max(ProgramVersion.version))).scalar() or 0)
+
+
+def install(session: Session, raw: bytes | Programme, *, effective_from: datetime | None = None,
             now: datetime | None = None) -> int:
-    """Store a programme file as the next version; returns the version number."""
-    programme = parse_programme(raw)
+    """Store a programme file (or an already validated document) as the next version;
+    returns the version number. Concurrent installs queue on the newest version's row."""
+    programme = raw if isinstance(raw, Programme) else parse_programme(raw)
     now = now or utc_now()
     conn = session.connection()
-    current = conn.execute(select(func.max(ProgramVersion.version))).scalar()
-    version = (current or 0) + 1
+    version = lock_versions(session) + 1
     start = effective_from or programme.effective_from or (EPOCH if version == 1 else now)
     document: dict[str, Any] = programme.model_dump(mode="json", by_alias=True)
+    source = raw if isinstance(raw, bytes) else orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
     conn.execute(insert(ProgramVersion), [{
         "version": version, "name": programme.name.zh, "effective_from": start, "loaded_at": now,
-        "source_sha256": hashlib.sha256(raw).hexdigest(), "document": document}])
+        "source_sha256": hashlib.sha256(source).hexdigest(), "document": document}])
     conn.execute(insert(ProgramRule), [
         {"version": version, "code": r["code"], "event_type": ",".join(r["event"]), "status": r["status"],
          "definition": r} for r in document["rules"]])

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, case, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from carepoints.kit.bulk import as_date, as_datetime, fetch, insert_rows, marks, update_rows, values_clause
@@ -198,8 +198,11 @@ def undo(conn: Connection, patient_id: str, effects: dict[str, Any], prog: Compi
     removed day splits become owed, so they are not paid twice), its no-show,
     and a suspension it triggered or extended."""
     for key, delta in effects.get("counters") or []:
+        # never below 0: a record merge clamps summed counters at their cap, so an event
+        # revoked afterwards may give back more than the merged counter still holds
+        left = _counters.c.used - delta
         conn.execute(update(_counters).where(_counters.c.patient_id == patient_id, _counters.c.key == key)
-                     .values(used=_counters.c.used - delta))
+                     .values(used=case((left < 0, 0), else_=left)))
     reversed_units: dict[str, int] = dict(effects.get("streak_units") or {})
     for grp, day_s in effects.get("days") or []:
         day = date.fromisoformat(day_s)

@@ -18,6 +18,7 @@ from carepoints.kit.bulk import savepoint
 from carepoints.kit.errors import AppError
 from carepoints.kit.outbox import enqueue_many
 from carepoints.kit.time import as_utc, local_date
+from carepoints.patients import institutions
 from carepoints.scheduling import repository as repo
 from carepoints.scheduling.errors import (
     ClinicianDayLimitError,
@@ -72,6 +73,8 @@ def record(session: Session, sess: RowMapping, slot: RowMapping, now: datetime, 
             repo.add(conn, repo.appointments, row)
     except IntegrityError as exc:  # the indexes back the checks: a race they caught
         raise limit_error(exc, get_settings().booking_max_per_day) from exc
+    by_dept, _ = repo.institutions_of(conn, [sess["department_id"]], [])  # (ops.alliance) booked there: linked
+    institutions.link(session, pid, by_dept.values(), now)
     emit(session, "appointment.booked", pid, now, now, aid, {
         "appointment_id": aid, "slot_start": slot["starts_at"].isoformat(), "booked_at": now.isoformat(),
         "booked_by": booked_by, "department": sess["department_id"],

@@ -191,3 +191,14 @@ class AlreadyBookedCheckupError(ConflictError):
 class CheckupNotTodayError(ConflictError):
     code = "scheduling.checkup_not_today"
     message = "体检日期未到,不能记录完成 / The checkup's day has not come yet"
+
+
+# --- alliance (ops.alliance) ---
+class AllianceCodeTakenError(ConflictError):
+    code = "alliance.code_taken"
+    message = "医联体编码已存在 / An alliance with this code already exists"
+
+
+class SystemTakenError(ConflictError):
+    code = "alliance.system_taken"
+    message = "该标识体系已属于另一机构 / This identifier system belongs to another institution"

@@ -25,6 +25,18 @@ _LIVE_SQL = "status IN ('booked', 'checked_in')"
 _HOLDS_SLOT_SQL = "status IN ('booked', 'checked_in', 'attended', 'no_show')"
 
 
+class Alliance(Base):
+    """A medical alliance (医联体): a lead hospital and the centres that share its programme."""
+
+    __tablename__ = "alliances"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Institution(Base):
     __tablename__ = "institutions"
 
@@ -33,6 +45,9 @@ class Institution(Base):
     name_zh: Mapped[str] = mapped_column(String(100))
     name_en: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # (ops.alliance) the alliance it belongs to; None = not yet assigned (the migration assigns
+    # existing institutions to a default alliance)
+    alliance_id: Mapped[str | None] = mapped_column(ForeignKey("alliances.id"), index=True)
 
 
 class Department(Base):

@@ -32,18 +32,24 @@ def waitlist_entries(session: Session, patient_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def erase(session: Session, patient_id: str, _actor: Actor, now: datetime) -> dict[str, int]:
+def withdraw(session: Session, patient_id: str, now: datetime, reason: str) -> dict[str, int]:
+    """Cancel the patient's future bookings (`by: hospital`, never a penalty) and leave their
+    waitlists: at erasure, and when an account closes (scheduling.closure)."""
     conn = session.connection()
     a, w = repo.appointments, repo.waitlist
     future = [r[0] for r in conn.execute(select(a.c.id).where(
         a.c.patient_id == patient_id, a.c.status == "booked", a.c.slot_start > now).order_by(a.c.id))]
     for appointment_id in future:
-        service.cancel(session, appointment_id, CancelIn(by="hospital", reason="erasure"), now)
+        service.cancel(session, appointment_id, CancelIn(by="hospital", reason=reason), now)
     places = [r[0] for r in conn.execute(select(w.c.id).where(
         w.c.patient_id == patient_id, w.c.status.in_(repo.WAITING)).order_by(w.c.id))]
     for entry_id in places:
         waitlist.decline(session, entry_id, now)
     return {"appointments_cancelled": len(future), "waitlist_left": len(places)}
+
+
+def erase(session: Session, patient_id: str, _actor: Actor, now: datetime) -> dict[str, int]:
+    return withdraw(session, patient_id, now, "erasure")
 
 
 def connect() -> None:

@@ -123,6 +123,15 @@ class Require:
                 for owners in await run_in_threadpool(_owners_of, lookups):
                     reach.check_owners(owners)
             scope.enter(reach)
+        if principal.institutions is not None:  # (ops.alliance) a bound key or staff user
+            scope.enter_institutions(principal.institutions)
+            for named in (request.path_params.get("patient_id"), request.query_params.get("patient_id")):
+                if named is not None:
+                    await run_in_threadpool(scope.ensure_institution, str(named))
+            lookups = scope.owner_lookups(request.url.path, request.path_params)
+            if lookups:  # a patient's record named by its own id: one of its owners must be in scope
+                for owners in await run_in_threadpool(_owners_of, lookups):
+                    await run_in_threadpool(scope.ensure_institution_owners, owners)
         return principal
 
 

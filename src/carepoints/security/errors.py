@@ -123,3 +123,62 @@ class DevInboxOffError(NotFoundError):
 class NoPatientForPhoneError(NotFoundError):
     code = "auth.no_patient"
     message = "该手机号尚未登记就诊人,请先到医院登记 / No patient is registered with this phone yet"
+
+
+# (ops.alliance) institution scope of bound keys and staff, security.scope
+class IdentifierOutOfScopeError(AppError):
+    code = "alliance.identifier_out_of_scope"
+    status_code = 403
+    message = ("该标识体系不属于本机构 / This identifier system is not issued by the caller's institutions")
+
+
+class InstitutionOutOfScopeError(AppError):
+    code = "alliance.institution_out_of_scope"
+    status_code = 403
+    message = "调用方无权代表该机构 / The caller may not act for this institution"
+
+
+# --- (ops.wechat) WeChat binding and login, security.wechat ---
+class WechatNotConfiguredError(NotFoundError):
+    code = "wechat.not_configured"
+    message = "本院尚未开通微信登录 / WeChat login is not set up at this hospital"
+
+
+class WechatRedirectNotAllowedError(AppError):
+    code = "wechat.redirect_not_allowed"
+    message = "回调地址不在允许列表中 / redirect_uri is not an allowed page"
+
+
+class WechatStateInvalidError(AppError):
+    code = "wechat.state_invalid"
+    message = "授权已失效,请重新打开页面 / The authorisation has expired or was already used; start again"
+
+
+class WechatCodeInvalidError(AppError):
+    code = "wechat.code_invalid"
+    message = "微信授权码无效或已使用,请重新授权 / The WeChat code is invalid or was already used; authorise again"
+
+
+class WechatUnavailableError(AppError):
+    """WeChat did not answer (timeout, network, its 5xx) or refused our credentials: a failed
+    dependency (424), not our fault (a 5xx from carepoints is always a bug, API.md)."""
+
+    code = "wechat.unavailable"
+    status_code = 424
+    message = "微信服务暂时无法使用,请稍后再试 / WeChat is not answering; please try again later"
+
+
+class WechatNotBoundError(NotFoundError):
+    code = "wechat.not_bound"
+    message = ("该微信尚未绑定就诊人,请先用手机号登录后绑定 / "
+               "This WeChat is not bound to a patient; log in by phone and bind it first")
+
+
+class WechatPatientInactiveError(AppError):
+    code = "wechat.patient_inactive"
+    status_code = 403
+    message = "该就诊人账户已停用,请到医院咨询 / This patient's account is no longer active; please ask at the hospital"
+
+
+class WechatChoosePatientError(ChoosePatientError):
+    message = "该微信绑定了多位就诊人,请选择 / Several patients are bound to this WeChat; choose one (patient_id)"

@@ -19,7 +19,7 @@ from carepoints.kit.db import table
 from carepoints.kit.ids import is_id
 from carepoints.security import service
 from carepoints.security.errors import ApiKeyNotFoundError
-from carepoints.security.models import ApiKey
+from carepoints.security.models import ApiKey, ApiKeyInstitution
 
 _keys = table(ApiKey)
 
@@ -52,9 +52,11 @@ def _live(session: Session, key_id: str, now: datetime) -> dict[str, object]:
 def rotate(session: Session, key_id: str, now: datetime, *, grace: timedelta) -> tuple[str, str]:
     """A new key replacing `key_id`, which keeps working until `now + grace`; (new id, new secret)."""
     old = _live(session, key_id, now)
-    kid, secret = service.create_api_key(session, str(old["name"]), str(old["role"]), now,
-                                         require_signature=bool(old["require_signature"]))
     conn = session.connection()
+    bound = list(conn.execute(select(ApiKeyInstitution.institution_id)  # (ops.alliance) the new key keeps them
+                              .where(ApiKeyInstitution.key_id == key_id)).scalars())
+    kid, secret = service.create_api_key(session, str(old["name"]), str(old["role"]), now,
+                                         require_signature=bool(old["require_signature"]), institutions=bound)
     carried = {c: old[c] for c in old if c not in {
         "id", "name", "role", "key_hash", "prefix", "require_signature", "signing_secret", "created_at",
         "revoked_at", "expires_at", "replaced_by"}}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carepoints.kit.db import Base
@@ -47,6 +47,10 @@ class StaffUser(Base):
     # time step used (a code is never accepted twice)
     totp_secret: Mapped[str | None] = mapped_column(String(500))
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # (ops.alliance) the institution the user works at (sees its patients only) unless alliance_wide;
+    # None = the whole alliance (users from before institutions were bound)
+    institution_id: Mapped[str | None] = mapped_column(ForeignKey("institutions.id"))
+    alliance_wide: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class RequestNonce(Base):
@@ -92,3 +96,51 @@ class OtpCode(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     dev_code: Mapped[str | None] = mapped_column(String(6))
+
+
+class ApiKeyInstitution(Base):
+    """(ops.alliance) An integration key bound to institutions: it reaches only their patients
+    and names patients only by their systems. A key with no row is unbound (the whole alliance)."""
+
+    __tablename__ = "api_key_institutions"
+
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institutions.id"), primary_key=True)
+
+
+# --- wechat ---
+class WechatBinding(Base):
+    """(ops.wechat) A patient's WeChat account of one official account (app id), for login.
+    The openid is kept only as a blind index (HMAC under the secret key). One WeChat may
+    serve several patients (a family); a patient has at most one binding per app."""
+
+    __tablename__ = "wechat_bindings"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "app_id"),
+        Index("ix_wechat_bindings_openid", "app_id", "openid_hash"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"))
+    app_id: Mapped[str] = mapped_column(String(64))
+    openid_hash: Mapped[str] = mapped_column(String(64))
+    bound_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WechatState(Base):
+    """(ops.wechat) An authorisation `state` handed out by /auth/wechat/authorize: only its hash
+    is kept; spent once (guarded UPDATE of consumed_at). A bind state names the patient who
+    asked for it. A login that must choose among several patients keeps the exchanged code's
+    and openid's hashes here until the choice comes (the code cannot be exchanged twice)."""
+
+    __tablename__ = "wechat_states"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(8))
+    patient_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id"))
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    openid_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -78,6 +78,55 @@ PERMISSIONS: dict[str, frozenset[str]] = {
                              "rewards:read", "households:read", "access_report:read"}),
 }
 
+# issue 7 additions: each area widens the role sets above at its marker, e.g.
+# PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"x:write"}
+# (ops.identity permissions)
+# real-name verification (the service window), the duplicate review list, deceased / closed accounts;
+# a verification status is read by the hospital's systems and auditors too
+PERMISSIONS[Role.integration] = PERMISSIONS[Role.integration] | {"identity:read"}
+PERMISSIONS[Role.frontdesk] = PERMISSIONS[Role.frontdesk] | {"identity:read", "identity:verify", "identity:review",
+                                                             "patients:close"}
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"identity:read", "identity:verify", "identity:review",
+                                                     "patients:close"}
+PERMISSIONS[Role.auditor] = PERMISSIONS[Role.auditor] | {"identity:read"}
+# (ops.merge permissions)
+PERMISSIONS[Role.frontdesk] = PERMISSIONS[Role.frontdesk] | {"patients:merge"}
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"patients:merge"}
+# (ops.adjustments permissions)
+# manual adjustments: the service window and admins make and approve them (never their own), auditors read
+PERMISSIONS[Role.frontdesk] = PERMISSIONS[Role.frontdesk] | {"adjustments:write", "adjustments:read",
+                                                             "adjustments:approve"}
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"adjustments:write", "adjustments:read", "adjustments:approve"}
+PERMISSIONS[Role.auditor] = PERMISSIONS[Role.auditor] | {"adjustments:read"}
+# (ops.appeals permissions)
+# appeals of penalties and suspensions: filed by the patient, the service window or the hospital app;
+# decided by the service window or admins; the queue (every appeal) is staff's, `appeals:view` reads a
+# named patient's (a patient token: only its own)
+APPEALS_PATIENT = frozenset({"appeals:write", "appeals:view"})
+PERMISSIONS[Role.integration] = PERMISSIONS[Role.integration] | APPEALS_PATIENT
+PERMISSIONS[Role.frontdesk] = PERMISSIONS[Role.frontdesk] | {"appeals:write", "appeals:read", "appeals:decide"}
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | APPEALS_PATIENT | {"appeals:read", "appeals:decide"}
+PERMISSIONS[Role.auditor] = PERMISSIONS[Role.auditor] | {"appeals:read"}
+# (ops.governance permissions)
+# programme drafts: admins draft and approve (programme:write); admins and auditors read them
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"programme:read"}
+PERMISSIONS[Role.auditor] = PERMISSIONS[Role.auditor] | {"programme:read"}
+# (ops.fraud permissions)
+# the fraud review queue: admins review (freeze earning, revoke events); auditors may read it
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"fraud:read", "fraud:review"}
+PERMISSIONS[Role.auditor] = PERMISSIONS[Role.auditor] | {"fraud:read"}
+# (ops.wechat permissions)
+# a patient binds / unbinds their own WeChat; the patient and the service window see whether one is bound
+# (PERMISSIONS[Role.patient] is set below from PATIENT: these join it there)
+WECHAT_PATIENT = frozenset({"wechat:bind", "wechat:read"})
+PERMISSIONS[Role.frontdesk] = PERMISSIONS[Role.frontdesk] | {"wechat:read"}
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"wechat:read"}
+# (ops.alliance permissions)
+# the alliance's set-up is the admin's; front desks and HIS integrations link patients to institutions
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"alliance:write", "alliance:link"}
+PERMISSIONS[Role.frontdesk] = PERMISSIONS[Role.frontdesk] | {"alliance:link"}
+PERMISSIONS[Role.integration] = PERMISSIONS[Role.integration] | {"alliance:link"}
+
 # (trust.auth) what a patient may do for themself; a route naming another patient answers 404
 PATIENT = frozenset({"points:read", "schedule:read", "appointments:read", "appointments:write",
                      "rewards:read", "redemptions:write", "health:read", "health:write",
@@ -90,7 +139,7 @@ PROXY_SCOPES: dict[str, frozenset[str]] = {
     "book": frozenset({"appointments:write"}),
     "redeem": frozenset({"redemptions:write"}),
 }
-PERMISSIONS[Role.patient] = PATIENT
+PERMISSIONS[Role.patient] = PATIENT | WECHAT_PATIENT | APPEALS_PATIENT  # (ops.wechat; ops.appeals)
 PERMISSIONS[Role.proxy] = frozenset().union(*PROXY_SCOPES.values())
 PATIENT_ROLES = (Role.patient,)
 # every signed-in caller may end their own session

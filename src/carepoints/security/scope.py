@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from carepoints.kit.errors import AppError, PermissionDeniedError
-from carepoints.security.errors import PatientOutOfReachError
+from carepoints.security.errors import IdentifierOutOfScopeError, PatientOutOfReachError
 from carepoints.security.permissions import proxy_allows
 
 SELF = "self"
@@ -75,12 +75,14 @@ def current() -> Reach | None:
     return _current.get()
 
 
-def ensure(patient_id: str) -> None:
+def ensure(patient_id: str, session: Session | None = None) -> None:
     """For a request of a patient token: the named patient must be in reach (404 / 403);
     for anyone else (staff, keys, jobs, CLI) nothing to check."""
     reach = _current.get()
     if reach is not None:
         reach.check(patient_id)
+    if _institutions.get() is not None:  # (ops.alliance)
+        ensure_institution(patient_id, session)
 
 
 def ensure_named(patient_id: str | None, ref: Any = None, *, proxy_patient_id: str | None = None,
@@ -88,6 +90,8 @@ def ensure_named(patient_id: str | None, ref: Any = None, *, proxy_patient_id: s
     """`ensure` for a request body before it leaves the request's context (a group-commit writer
     thread does not see it): the patient by id (a patient token names patients by id, not by
     an external reference), and a patient token may act only as itself, never as the service window."""
+    if _institutions.get() is not None:  # (ops.alliance) a bound key or staff user
+        _ensure_named_institution(patient_id, ref)
     reach = _current.get()
     if reach is None:
         return
@@ -155,3 +159,125 @@ def install(directory: PatientDirectory) -> None:
 
 def directory() -> PatientDirectory:
     return _directory[0]
+
+
+# --- (ops.alliance) institution scope ------------------------------------------------------
+# A key bound to institutions, or a staff user working at one, reaches only patients linked to
+# them (patients.institutions) and names patients by external ids of their systems only. Unbound
+# callers (the scope is None) are not checked at all: nothing is added to their requests.
+
+@dataclass(slots=True)
+class InstitutionScope:
+    """The institutions (ids) one request may act for, with what it learnt so far (per request)."""
+
+    institutions: frozenset[str]
+    linked: dict[str, bool] = field(default_factory=dict)
+    systems: frozenset[str] | None = None
+
+
+class InstitutionDirectory(Protocol):
+    """Which patients belong to which institutions (installed by the patients domain)."""
+
+    def linked(self, session: Session, patient_id: str, institutions: frozenset[str]) -> bool:
+        """Is the patient linked to one of `institutions`?"""
+        ...
+
+    def systems(self, session: Session, institutions: frozenset[str]) -> frozenset[str]:
+        """The external-id systems `institutions` issue."""
+        ...
+
+
+class _NoInstitutions:
+    """Before the patients domain installs one: a bound caller reaches nobody."""
+
+    def linked(self, session: Session, patient_id: str, institutions: frozenset[str]) -> bool:
+        return False
+
+    def systems(self, session: Session, institutions: frozenset[str]) -> frozenset[str]:
+        return frozenset()
+
+
+_institution_directory: list[InstitutionDirectory] = [_NoInstitutions()]
+_institutions: ContextVar[InstitutionScope | None] = ContextVar("carepoints_institution_scope", default=None)
+
+
+def install_institutions(directory: InstitutionDirectory) -> None:
+    _institution_directory[0] = directory
+
+
+def enter_institutions(institutions: frozenset[str] | None) -> None:
+    """Set the current request's institution scope (None: the whole alliance, no checks)."""
+    _institutions.set(None if institutions is None else InstitutionScope(institutions))
+
+
+def current_institutions() -> frozenset[str] | None:
+    found = _institutions.get()
+    return None if found is None else found.institutions
+
+
+def _with_session(check: Callable[[Session], None], session: Session | None) -> None:
+    if session is not None:
+        check(session)
+        return
+    from carepoints.kit.db import read_tx  # a body checked before its transaction opens
+
+    with read_tx() as own:
+        check(own)
+
+
+def ensure_institution(patient_id: str, session: Session | None = None) -> None:
+    """For a bound caller: the patient must be linked to one of its institutions (404 otherwise,
+    ids cannot be probed); one indexed query per patient and request."""
+    found = _institutions.get()
+    if found is None:
+        return
+    if patient_id not in found.linked:
+        def check(s: Session) -> None:
+            found.linked[patient_id] = _institution_directory[0].linked(s, patient_id, found.institutions)
+        _with_session(check, session)
+    if not found.linked[patient_id]:
+        raise PatientOutOfReachError()
+
+
+def ensure_institution_owners(owners: list[str]) -> None:
+    """For a bound caller: a record owned by `owners` is in scope when one of them is (404 otherwise)."""
+    for owner in owners:
+        try:
+            ensure_institution(owner)
+            return
+        except PatientOutOfReachError:
+            pass
+    if _institutions.get() is not None:
+        raise PatientOutOfReachError()
+
+
+def ensure_system(system: str, session: Session | None = None) -> None:
+    """For a bound caller: an external reference must use one of its institutions' systems (403)."""
+    found = _institutions.get()
+    if found is None:
+        return
+    if found.systems is None:
+        def check(s: Session) -> None:
+            found.systems = _institution_directory[0].systems(s, found.institutions)
+        _with_session(check, session)
+    if system not in (found.systems or frozenset()):
+        raise IdentifierOutOfScopeError()
+
+
+def note_linked(patient_id: str) -> None:
+    """A patient just linked to the request's institution (a bound enrolment) is in its scope."""
+    found = _institutions.get()
+    if found is not None:
+        found.linked[patient_id] = True
+
+
+def _ensure_named_institution(patient_id: str | None, ref: Any) -> None:
+    """By id: linked to the caller's institutions; by {system, value}: one of their systems (the
+    patient it names is checked again where it is resolved, `patients.service.id_for`)."""
+    named = patient_id if patient_id is not None else getattr(ref, "id", None)
+    if named is not None:
+        ensure_institution(str(named))
+        return
+    system = getattr(ref, "system", None)
+    if system is not None:
+        ensure_system(str(system))

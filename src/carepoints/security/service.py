@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,7 +26,7 @@ from carepoints.security.errors import (
     UnknownRoleError,
     UsernameTakenError,
 )
-from carepoints.security.models import ApiKey, StaffUser
+from carepoints.security.models import ApiKey, ApiKeyInstitution, StaffUser
 from carepoints.security.permissions import API_KEY_ROLES, STAFF_ROLES, Role, allows
 
 _hasher = PasswordHasher()
@@ -48,6 +48,9 @@ class Principal:
     # (trust.auth) a staff token's session (jti), and whether its last_seen_at is due a touch
     session_id: str | None = field(default=None, compare=False)
     touch: bool = field(default=False, compare=False)
+    # (ops.alliance) a key bound to institutions or a staff user working at one: the institution ids
+    # it reaches (security.scope); None = the whole alliance
+    institutions: frozenset[str] | None = field(default=None, compare=False)
 
     def can(self, permission: str) -> bool:
         return allows(self.role, permission)
@@ -62,7 +65,8 @@ def _digest(secret: str) -> str:
 
 
 def create_api_key(session: Session, name: str, role: str, now: datetime, *,
-                   require_signature: bool = False, rate_limit: int | None = None) -> tuple[str, str]:
+                   require_signature: bool = False, rate_limit: int | None = None,
+                   institutions: Sequence[str] = ()) -> tuple[str, str]:
     """Returns (key id, secret). Only the hash is stored; the secret is shown once. A key that
     must sign also keeps its secret sealed as its signing secret (security.signing);
     `rate_limit` caps its requests per minute (None = no limit)."""
@@ -77,6 +81,9 @@ def create_api_key(session: Session, name: str, role: str, now: datetime, *,
         "id": kid, "name": name, "role": role, "key_hash": _digest(secret), "prefix": secret[:10],
         "require_signature": require_signature, "signing_secret": sealed, "rate_limit_per_minute": rate_limit,
         "created_at": now, "revoked_at": None}])
+    if institutions:  # (ops.alliance) institution ids, resolved from codes by the caller
+        session.connection().execute(insert(ApiKeyInstitution), [
+            {"key_id": kid, "institution_id": i} for i in dict.fromkeys(institutions)])
     return kid, secret
 
 
@@ -96,14 +103,18 @@ def authenticate_key(session: Session, secret: str, now: datetime | None = None)
         # The caller (security.deps) verifies every request of such a key; the signing secret
         # is the key's secret, so one sealed before a secret-key change (or never) is the credential.
         signing_secret = (signing.unseal(row[4], row[0], get_settings().secret_key) if row[4] else None) or secret
-    return Principal("api_key", row[0], row[1], row[2], signing_secret=signing_secret, rate_limit=row[5])
+    bound = frozenset(session.connection().execute(  # (ops.alliance) cached with the key (security.deps)
+        select(ApiKeyInstitution.institution_id).where(ApiKeyInstitution.key_id == row[0])).scalars())
+    return Principal("api_key", row[0], row[1], row[2], signing_secret=signing_secret, rate_limit=row[5],
+                     institutions=bound or None)
 
 
 def revoke_api_key(session: Session, key_id: str, now: datetime) -> None:
     session.connection().execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=now))
 
 
-def create_staff(session: Session, username: str, password: str, role: str, now: datetime) -> str:
+def create_staff(session: Session, username: str, password: str, role: str, now: datetime, *,
+                 institution_id: str | None = None, alliance_wide: bool = False) -> str:
     if role not in STAFF_ROLES:
         raise UnknownRoleError(role=role)
     conn = session.connection()
@@ -111,7 +122,8 @@ def create_staff(session: Session, username: str, password: str, role: str, now:
         raise UsernameTakenError()
     sid = new_id()
     conn.execute(insert(StaffUser), [{"id": sid, "username": username, "password_hash": _hasher.hash(password),
-                                      "role": role, "active": True, "created_at": now}])
+                                      "role": role, "active": True, "created_at": now,
+                                      "institution_id": institution_id, "alliance_wide": alliance_wide}])
     return sid
 
 
@@ -135,7 +147,20 @@ def authenticate_token(session: Session, token: str, secret_key: str, now: datet
     if claims.get("kind") != "staff" or not isinstance(jti, str):
         raise UnauthenticatedError()
     info = staff.check_session(session, sub, jti, now, get_settings().staff_idle_timeout_minutes)
-    return Principal("staff", sub, info.role, info.username, session_id=jti, touch=info.touch)
+    return Principal("staff", sub, info.role, info.username, session_id=jti, touch=info.touch,
+                     institutions=staff_institutions(session, sub, info.role))
+
+
+def staff_institutions(session: Session, staff_user_id: str, role: str) -> frozenset[str] | None:
+    """(ops.alliance) The institutions a staff user sees: their own, unless they are granted the
+    alliance, are an admin, or have none (users from before institutions were bound)."""
+    if role == Role.admin:
+        return None
+    row = session.connection().execute(select(StaffUser.institution_id, StaffUser.alliance_wide)
+                                       .where(StaffUser.id == staff_user_id)).first()
+    if row is None or row[0] is None or row[1]:
+        return None
+    return frozenset({str(row[0])})
 
 
 def authenticate(session: Session, credential: str, secret_key: str, now: datetime | None = None) -> Principal:

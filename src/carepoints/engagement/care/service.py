@@ -20,9 +20,11 @@ from carepoints.kit.bulk import insert_new
 from carepoints.kit.db import table
 from carepoints.kit.ids import is_id, new_id
 from carepoints.kit.outbox import enqueue_many
+from carepoints.patients.models import Patient
 from carepoints.security import service as security
 
 _alerts = table(CareAlert)
+_patients = table(Patient)
 SEVERITIES = ("normal", "high", "critical")
 
 
@@ -33,8 +35,10 @@ def raise_alert(session: Session, *, patient_id: str, kind: AlertKind, source_re
     or None when it already existed. `details` hold ids and codes only."""
     if severity not in SEVERITIES:
         raise ValueError(severity)
-    aid = new_id()
     conn = session.connection()
+    if conn.execute(select(_patients.c.status).where(_patients.c.id == patient_id)).scalar() != "active":
+        return None  # (ops.identity) deceased, closed, merged or erased: nobody to reach out to
+    aid = new_id()
     if not insert_new(conn, _alerts, {
         "id": aid, "patient_id": patient_id, "kind": str(kind), "severity": severity, "source_ref": source_ref,
         "details": details or {}, "status": AlertStatus.open.value, "assigned_to": None, "created_at": now,

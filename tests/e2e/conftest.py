@@ -1,0 +1,103 @@
+"""Browser tests: the app served by uvicorn on a free loopback port (in a thread) over a
+fresh SQLite database, driven by Playwright with Debian's system Chromium. Without
+Chromium the tests skip with a reason; in CI (CI set) they fail instead."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from carepoints import bootstrap
+from carepoints.config import reset_settings
+from carepoints.kit.db import dispose_engines
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(os.environ.get("CAREPOINTS_SCREENSHOTS", "/tmp/screens"))  # noqa: S108 - for review, not secrets
+
+
+@dataclass
+class Server:
+    url: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """The real app (create_asgi) on a fresh, migrated and seeded SQLite database."""
+    import uvicorn
+
+    from carepoints.app import create_asgi
+
+    saved = os.environ.get("CAREPOINTS_DATABASE_URL")
+    os.environ["CAREPOINTS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'e2e.db'}"
+    dispose_engines()
+    reset_settings()
+    bootstrap.prepare()
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_asgi(), host="127.0.0.1", port=port, log_level="warning",
+                                        lifespan="on"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        threading.Event().wait(0.05)
+    try:
+        yield Server(f"http://127.0.0.1:{port}")
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+        dispose_engines()
+        if saved is None:
+            os.environ.pop("CAREPOINTS_DATABASE_URL", None)
+        else:
+            os.environ["CAREPOINTS_DATABASE_URL"] = saved
+        reset_settings()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install -y --no-install-recommends chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    """A page in a 390 × 844 phone viewport."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                  locale="zh-CN")
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
