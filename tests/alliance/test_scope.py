@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from carepoints.kit.db import read_tx
+from carepoints.kit.time import utc_now
 from carepoints.patients.models import PatientInstitution
 from tests.alliance.conftest import SYS_A, SYS_B, bound_key
+from tests.fhir.support import bp as fhir_bp
+from tests.fhir.support import post as fhir_post
 from tests.helpers import bp, error
 
 if TYPE_CHECKING:
@@ -225,3 +228,17 @@ def test_booking_at_an_institutions_session_links_the_patient(api: Api, alliance
     r = api.get(f"/appointments/{appt['id']}", key=alliance.key_a)
     assert r.status_code == 200, r.text
     error(api.get(f"/appointments/{appt['id']}", key=alliance.key_b), 404, "patients.not_found")
+
+
+def test_fhir_ingest_by_a_bound_key_reaches_only_its_institutions_patients(api: Api, alliance: Alliance) -> None:
+    at = utc_now() - timedelta(hours=1)
+    other = fhir_bp(at, oid="bp-b", subject=f"Patient?identifier={SYS_B}|B-1")
+    r = fhir_post(api, other, key=alliance.key_a)
+    assert r.status_code == 404, r.text
+    by_id = fhir_bp(at, oid="bp-b2", subject=f"Patient/{alliance.pb}")
+    assert fhir_post(api, by_id, key=alliance.key_a).status_code == 404
+    assert api.balance(alliance.pb) == 100
+    own = fhir_bp(at, oid="bp-a", subject=f"Patient?identifier={SYS_A}|A-1")
+    r = fhir_post(api, own, key=alliance.key_a)
+    assert r.status_code == 201, r.text
+    assert api.balance(alliance.pa) == 160

@@ -28,6 +28,7 @@ from carepoints.patients import service as patients
 from carepoints.patients.errors import PatientNotFoundError
 from carepoints.patients.models import ExternalId, Patient
 from carepoints.patients.schemas import PatientCreate
+from carepoints.security import scope
 
 Json = dict[str, Any]
 _patients = table(Patient)
@@ -106,6 +107,7 @@ def resolve(session: Session, ctx: Context, ref: Any, contained: list[Json]) -> 
         pid = internal
     if pid is None:
         raise PatientNotFoundError()
+    scope.ensure(pid, session)  # (ops.alliance) a key bound to institutions reaches only their patients
     return pid
 
 
