@@ -26,6 +26,7 @@ from carepoints.kit.requests import RequestContext
 from carepoints.kit.web import JSON, install_error_handlers
 from carepoints.notifications.login_codes import PatientLogin
 from carepoints.pages import router as pages_router
+from carepoints.pages.assets import StaticAssets
 from carepoints.security import scope as security_scope
 from carepoints.security.audit_requests import AuditRequests
 
@@ -67,7 +68,8 @@ def create_app() -> FastAPI:
     ownership.install()  # (trust.auth) whose records path ids name, for patient tokens
     app.include_router(api_router)
     app.include_router(fhir_router)
-    app.include_router(pages_router)  # (ops.governance) HTML pages (carepoints.pages): GET /terms
+    app.include_router(pages_router)  # HTML pages (carepoints.pages): /, /me/..., /staff/..., /admin/..., /terms
+    app.mount("/static", StaticAssets(packages=[("carepoints", "static")]), name="static")  # vendored, no CDN
 
     # Probes and metrics: unauthenticated (API.md); /metrics may be limited to an allow-list.
     @app.get("/healthz", include_in_schema=False)

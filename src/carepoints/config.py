@@ -226,6 +226,18 @@ class Settings(BaseSettings):
     fhir_max_bundle_entries: int = Field(default=1000, ge=1, le=10_000)
     # identifier system under which a FHIR Patient's own id is kept as an external id
     fhir_patient_id_system: str = Field(default="urn:carepoints:fhir:Patient", min_length=1, max_length=200)
+    # (pages settings)
+    # page session cookies only over HTTPS (set behind a TLS proxy that forwards plain HTTP); over
+    # an https request they are marked Secure anyway
+    cookie_secure: bool = False
+    # (pages.patient settings)
+    # (pages.booking settings)
+    # (pages.health settings)
+    # (pages.mall settings)
+    # (pages.staff settings)
+    # (pages.queues settings)
+    # (pages.admin settings)
+    # (pages.admin2 settings)
     # (trust.observability settings)
     # log lines as JSON objects ({"ts", "level", "logger", "msg", "request_id", ...}) or plain text
     log_format: str = Field(default="json", pattern=r"^(json|text)$")

@@ -40,7 +40,8 @@ _ISSUE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405:
           413: "too-costly", 422: "invalid"}
 
 
-def outcome(body: dict[str, Any], status: int, headers: dict[str, str] | None) -> Response:
+def outcome(body: dict[str, Any], status: int, headers: dict[str, str] | None,
+            request: Request | None = None) -> Response:
     """An error as OperationOutcome (kit.web renders every /fhir error through this)."""
     issue: dict[str, Any] = {"severity": "error", "code": _ISSUE.get(status, "exception"),
                              "details": {"text": body.get("detail", "")}, "diagnostics": body.get("error", "")}

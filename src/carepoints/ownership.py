@@ -63,6 +63,14 @@ OWNED: list[tuple[str, str, Callable[[Session, str], list[str]]]] = [
     ("/api/v1/appeals/", "appeal_id", _owned(Appeal)),
     # (ops.adjustments owned)
     # (ops.wechat owned)
+    # (pages.patient owned)
+    # (pages.booking owned)
+    # (pages.health owned)
+    # (pages.mall owned)
+    # (pages.staff owned)
+    # (pages.queues owned)
+    # (pages.admin owned)
+    # (pages.admin2 owned)
 ]
 
 

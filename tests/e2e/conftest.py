@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,18 +38,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """The real app (create_asgi) on a fresh, migrated and seeded SQLite database."""
+@contextmanager
+def _serving(url: str, prepare: bool = True) -> Iterator[Server]:
+    """The real app (create_asgi) on `url`, with the dev inbox of login codes on (SQLite) and no
+    quiet hours for messages."""
     import uvicorn
 
     from carepoints.app import create_asgi
 
-    saved = os.environ.get("CAREPOINTS_DATABASE_URL")
-    os.environ["CAREPOINTS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'e2e.db'}"
+    saved = {k: os.environ.get(k) for k in ("CAREPOINTS_DATABASE_URL", "CAREPOINTS_DEV_OTP",
+                                              "CAREPOINTS_NOTIFY_QUIET_HOURS")}
+    os.environ["CAREPOINTS_DATABASE_URL"] = url
+    os.environ["CAREPOINTS_DEV_OTP"] = "1" if url.startswith("sqlite") else "0"
+    os.environ["CAREPOINTS_NOTIFY_QUIET_HOURS"] = ""
     dispose_engines()
     reset_settings()
-    bootstrap.prepare()
+    if prepare:
+        bootstrap.prepare()
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(create_asgi(), host="127.0.0.1", port=port, log_level="warning",
                                         lifespan="on"))
@@ -64,11 +70,38 @@ def server(tmp_path: Path) -> Iterator[Server]:
         srv.should_exit = True
         thread.join(timeout=10)
         dispose_engines()
-        if saved is None:
-            os.environ.pop("CAREPOINTS_DATABASE_URL", None)
-        else:
-            os.environ["CAREPOINTS_DATABASE_URL"] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         reset_settings()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """The real app on a fresh, migrated and seeded SQLite database."""
+    with _serving(f"sqlite:///{tmp_path / 'e2e.db'}") as srv:
+        yield srv
+
+
+@pytest.fixture
+def pg_server(pg_database: str) -> Iterator[Server]:
+    """The real app on a fresh (truncated, re-seeded) PostgreSQL database: the smoke runs."""
+    from sqlalchemy import text
+
+    from carepoints.kit.db import get_engine
+    from carepoints.models import metadata
+
+    os.environ["CAREPOINTS_DATABASE_URL"] = pg_database
+    dispose_engines()
+    reset_settings()
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with get_engine().begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    bootstrap.seed()
+    with _serving(pg_database, prepare=False) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -94,8 +127,20 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def phone(browser: Any) -> Iterator[Any]:
     """A page in a 390 × 844 phone viewport."""
+    # bypass_csp: the accessibility check (axe-core) is injected as a script the pages' CSP would refuse
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                  locale="zh-CN")
+                                  locale="zh-CN", bypass_csp=True)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def desktop(browser: Any) -> Iterator[Any]:
+    """A page in a 1280 × 800 desktop viewport (staff console, programme admin)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN", bypass_csp=True)
     page = context.new_page()
     try:
         yield page

@@ -24,6 +24,7 @@ from carepoints.config import get_settings
 from carepoints.kit.db import write_tx
 from carepoints.kit.ids import new_id
 from carepoints.kit.time import utc_now
+from carepoints.pages.web import PageRule
 from carepoints.patients import proxies
 from carepoints.security import otp
 from carepoints.security.deps import Require
@@ -45,15 +46,26 @@ class Endpoint:
     method: str
     path: str
     permissions: tuple[str, ...]  # empty: public
+    page: bool = False  # an HTML page (pages.web.PageRule): signed in by cookie, tested in tests/pages
 
 
 def _permissions(dependant: Any) -> list[str]:
     found: list[str] = []
     for dep in dependant.dependencies:
-        if isinstance(dep.call, Require):
+        if isinstance(dep.call, Require | PageRule):
             found.extend(dep.call.permissions)
         found.extend(_permissions(dep))
     return found
+
+
+def _page_rule(dependant: Any) -> PageRule | None:
+    for dep in dependant.dependencies:
+        if isinstance(dep.call, PageRule):
+            return dep.call
+        found = _page_rule(dep)
+        if found is not None:
+            return found
+    return None
 
 
 def _routes(routes: list[Any]) -> Iterator[Any]:
@@ -73,7 +85,12 @@ def endpoints() -> tuple[list[Endpoint], list[str]]:
     for route in _routes(list(app.routes)):
         if hasattr(route, "dependant") and getattr(route, "methods", None):
             perms = tuple(dict.fromkeys(_permissions(route.dependant)))
+            rule = _page_rule(route.dependant)
             for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                if rule is not None:  # a page: signed in (with permissions) or open to anyone by its rule
+                    out.append(Endpoint(method, route.path, rule.permissions or (("auth:logout",) if rule.signed_in
+                                                                                    else ()), page=True))
+                    continue
                 if not perms and (method, route.path) not in PUBLIC:
                     missing.append(f"{method} {route.path}")
                 out.append(Endpoint(method, route.path, perms))
@@ -136,7 +153,7 @@ def test_every_role_gets_403_exactly_without_the_permission(api: Api) -> None:
     wrong: list[str] = []
     calls = 0
     for e in sorted(found, key=lambda e: e.path == "/api/v1/auth/logout"):  # logout ends the sessions: last
-        if not e.permissions:
+        if not e.permissions or e.page:  # pages take a cookie, not a bearer token: tests/pages
             continue
         for role, credential in credentials.items():
             expect_403 = not any(p in PERMISSIONS[role] for p in e.permissions)

@@ -54,14 +54,15 @@ _HTTP_CODES = {404: ("resource.not_found", "未找到 / Not found"),
                401: ("auth.unauthenticated", "需要登录 / Authentication required")}
 
 
-Render = Callable[[dict[str, Any], int, dict[str, str] | None], Response]
+Render = Callable[[dict[str, Any], int, dict[str, str] | None, Request], Response]
 _surfaces: list[tuple[str, Render]] = []
 
 
 def error_surface(prefix: str, render: Render) -> None:
-    """Errors of requests under `prefix` are rendered by `render(body, status, headers)`
+    """Errors of requests under `prefix` are rendered by `render(body, status, headers, request)`
     (body = {"error", "detail", "fields"?}) instead of as JSON: one handler per surface
-    (FHIR answers OperationOutcome)."""
+    (FHIR answers OperationOutcome, pages an error page or an HTMX fragment). `prefix` "/"
+    covers the root path only."""
     if all(p != prefix for p, _ in _surfaces):
         _surfaces.append((prefix, render))
 
@@ -72,7 +73,7 @@ def _render(request: Request, response: JSON) -> Response:
         if path == prefix or path.startswith(prefix + "/"):
             headers = {k: v for k, v in response.headers.items()
                        if k.lower() in ("www-authenticate", "retry-after")} or None
-            return render(orjson.loads(response.body), response.status_code, headers)
+            return render(orjson.loads(response.body), response.status_code, headers, request)
     return response
 
 

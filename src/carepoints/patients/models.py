@@ -31,6 +31,7 @@ class Patient(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     tier: Mapped[str] = mapped_column(String(16), default="standard")
     elderly_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str | None] = mapped_column(String(8))  # page language (zh / en); None = Chinese
     # (ops) a reviewer froze earning (fraud review): ingest awards nothing positive while set
     earning_frozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # (ops) status `merged`: the record this one was merged into (enrolment.merge)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from carepoints.kit.bulk import as_date, fetch, marks
+from carepoints.kit.errors import ValidationFailedError
 from carepoints.kit.ids import is_id, new_id
 from carepoints.patients import crypto, institutions
 from carepoints.patients.errors import ExternalIdTakenError, PatientNotFoundError
@@ -297,6 +298,33 @@ def set_earning_frozen(session: Session, patient_id: str, frozen: bool, now: dat
     done = conn.execute(update(Patient).where(Patient.id == patient_id, cond).values(
         earning_frozen_at=now if frozen else None))
     return bool(done.rowcount)
+
+
+def preferences(session: Session | Connection, patient_id: str) -> tuple[bool, str | None]:
+    """(elderly mode, page language) of a patient; (False, None) for an unknown id."""
+    row = _conn(session).execute(select(Patient.elderly_mode, Patient.language).where(
+        Patient.id == patient_id)).first() if is_id(patient_id) else None
+    return (bool(row[0]), row[1]) if row is not None else (False, None)
+
+
+def set_preferences(session: Session, patient_id: str, *, elderly_mode: bool | None = None,
+                    language: str | None = None) -> None:
+    """A patient's page settings (适老化 elderly mode, page language zh / en); they follow the
+    patient to every device. Unknown patient: 404."""
+    if not is_id(patient_id):
+        raise PatientNotFoundError()
+    values: dict[str, object] = {}
+    if elderly_mode is not None:
+        values["elderly_mode"] = elderly_mode
+    if language is not None:
+        if language not in ("zh", "en"):
+            raise ValidationFailedError(fields=[{"loc": ["language"], "msg": "zh or en"}])
+        values["language"] = language
+    if not values:
+        return
+    done = _conn(session).execute(update(Patient).where(Patient.id == patient_id).values(**values))
+    if not done.rowcount:
+        raise PatientNotFoundError()
 
 
 # (ops.merge)

@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx
+from carepoints.kit.templating import environment
 from carepoints.kit.time import utc_now
 from carepoints.rules import governance
 from carepoints.rules.engine import EPOCH
@@ -34,12 +33,6 @@ _WORDS: dict[str, dict[str, str]] = {
 }
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    return Environment(loader=PackageLoader("carepoints", "templates"), autoescape=select_autoescape(["html"]),
-                       trim_blocks=True, lstrip_blocks=True)
-
-
 def _day(at: datetime) -> str:
     return at.astimezone(get_settings().tz).date().isoformat()
 
@@ -51,7 +44,8 @@ def _since(version: dict[str, Any]) -> str:
     return _day(version["loaded_at"] if at <= EPOCH else at)
 
 
-def render_error(body: dict[str, Any], status: int, headers: dict[str, str] | None) -> Response:
+def render_error(body: dict[str, Any], status: int, headers: dict[str, str] | None,
+                 request: Any = None) -> Response:
     """Errors under /terms as a page (kit.web.error_surface)."""
     html = environment().get_template("error.html").render(lang="zh", title="无法显示此页面 / Cannot show this page",
                                                            detail=body.get("detail"))

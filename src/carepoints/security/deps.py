@@ -108,31 +108,39 @@ class Require:
 
     async def __call__(self, request: Request) -> Principal:
         principal = await principal_for(request.headers.get("authorization", ""), request)
-        # who called, for the request-level audit (security.audit_requests): set before the
-        # permission check so that a denied attempt is audited with its 403 too
-        request.state.principal = principal
-        if not any(principal.can(p) for p in self.permissions):
-            raise PermissionDeniedError(permission=" | ".join(self.permissions))
-        if principal.reach is not None:
-            reach = scope.Reach(principal.id, principal.reach, tuple(p for p in self.permissions if principal.can(p)))
-            for named in (request.path_params.get("patient_id"), request.query_params.get("patient_id")):
-                if named is not None:
-                    reach.check(str(named))
-            lookups = scope.owner_lookups(request.url.path, request.path_params)
-            if lookups:  # a patient's record named by its own id (carepoints.ownership)
-                for owners in await run_in_threadpool(_owners_of, lookups):
-                    reach.check_owners(owners)
-            scope.enter(reach)
-        if principal.institutions is not None:  # (ops.alliance) a bound key or staff user
-            scope.enter_institutions(principal.institutions)
-            for named in (request.path_params.get("patient_id"), request.query_params.get("patient_id")):
-                if named is not None:
-                    await run_in_threadpool(scope.ensure_institution, str(named))
-            lookups = scope.owner_lookups(request.url.path, request.path_params)
-            if lookups:  # a patient's record named by its own id: one of its owners must be in scope
-                for owners in await run_in_threadpool(_owners_of, lookups):
-                    await run_in_threadpool(scope.ensure_institution_owners, owners)
-        return principal
+        return await admit(principal, self.permissions, request)
+
+
+async def admit(principal: Principal, permissions: tuple[str, ...], request: Request) -> Principal:
+    """`principal` must hold one of `permissions` (403); a patient token must reach the patient the
+    request names (path, `patient_id` query, a record's owner: 404 / 403) and a bound key or staff
+    user its institutions; the request's reach is then set for the services it calls. Shared by
+    the API (`Require`) and the pages (carepoints.pages.web), which find the principal in a cookie."""
+    # who called, for the request-level audit (security.audit_requests): set before the
+    # permission check so that a denied attempt is audited with its 403 too
+    request.state.principal = principal
+    if not any(principal.can(p) for p in permissions):
+        raise PermissionDeniedError(permission=" | ".join(permissions))
+    if principal.reach is not None:
+        reach = scope.Reach(principal.id, principal.reach, tuple(p for p in permissions if principal.can(p)))
+        for named in (request.path_params.get("patient_id"), request.query_params.get("patient_id")):
+            if named is not None:
+                reach.check(str(named))
+        lookups = scope.owner_lookups(request.url.path, request.path_params)
+        if lookups:  # a patient's record named by its own id (carepoints.ownership)
+            for owners in await run_in_threadpool(_owners_of, lookups):
+                reach.check_owners(owners)
+        scope.enter(reach)
+    if principal.institutions is not None:  # (ops.alliance) a bound key or staff user
+        scope.enter_institutions(principal.institutions)
+        for named in (request.path_params.get("patient_id"), request.query_params.get("patient_id")):
+            if named is not None:
+                await run_in_threadpool(scope.ensure_institution, str(named))
+        lookups = scope.owner_lookups(request.url.path, request.path_params)
+        if lookups:  # a patient's record named by its own id: one of its owners must be in scope
+            for owners in await run_in_threadpool(_owners_of, lookups):
+                await run_in_threadpool(scope.ensure_institution_owners, owners)
+    return principal
 
 
 def _owners_of(lookups: list[tuple[str, scope.OwnerLookup]]) -> list[list[str]]:

@@ -69,21 +69,21 @@ def issue_token(body: TokenRequest) -> dict[str, Any]:
 async def request_code(body: OtpRequest, request: Request) -> Response:
     """Send a one-time login code to the phone (6 digits, valid 5 minutes). Always 202, whether
     or not a patient uses the phone; rate-limited per phone and per address (429 `rate.limited`)."""
+    await run_in_threadpool(send_login_code, body.phone, _client_ip(request))
+    return Response(status_code=202)
+
+
+def send_login_code(phone: str, ip: str) -> None:
+    """Store a new code for the phone (rate-limited: 429) and, when a patient uses it, send it
+    by SMS; the same whether or not one does. Shared by the API and the login page."""
     settings = get_settings()
-    ip = _client_ip(request)
-
-    def store() -> tuple[str, bool]:
-        with write_tx() as session:
-            return otp.issue(session, body.phone, ip, utc_now(), settings)
-
-    code, known = await run_in_threadpool(store)
+    with write_tx() as session:
+        code, known = otp.issue(session, phone, ip, utc_now(), settings)
     if known:
-        phone = otp.normalise_phone(body.phone)
         try:
-            await run_in_threadpool(scope.directory().send_code, phone, otp.sms_text(code, settings))
+            scope.directory().send_code(otp.normalise_phone(phone), otp.sms_text(code, settings))
         except Exception:  # the code stays valid; the patient may ask again after the limit
             log.warning("login code SMS failed (%s)", "send_error")
-    return Response(status_code=202)
 
 
 @router.get("/dev/otp", include_in_schema=False)

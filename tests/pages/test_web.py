@@ -1,0 +1,211 @@
+"""The page infrastructure over real HTTP: the one-time-code login (and choosing who one is),
+the signed session cookie, CSRF, elderly mode that follows the patient, the staff login, the
+surfaces kept apart, and errors rendered per surface (page, HTMX fragment, login redirect)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from carepoints.app import create_app
+from carepoints.config import get_settings
+from carepoints.kit.db import read_tx
+from carepoints.kit.time import utc_now
+from carepoints.pages.web import PATIENT, STAFF, safe_next
+from carepoints.patients import service as patients
+from carepoints.security import otp
+from tests.conftest import Db
+from tests.helpers import enrol
+from tests.pages.helpers import CSRF, PageClient, _cookie, csrf_of, patient_client, staff_client
+from tests.security.conftest import Gateway
+
+
+def _dev_code(phone: str) -> str | None:
+    with read_tx() as session:
+        return otp.dev_code(session, phone, utc_now(), get_settings())
+
+
+def test_signed_out_visitors_go_to_the_login(db: Db) -> None:
+    client = TestClient(create_app())
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=/"
+    r = client.get("/me/settings", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert r.status_code == 204
+    assert r.headers["HX-Redirect"] == "/login?next=/me/settings"
+    r = client.get("/login")
+    assert r.status_code == 200
+    assert "获取验证码" in r.text
+    assert r.headers["content-security-policy"].startswith("default-src 'self'")
+    cookie = r.headers["set-cookie"]
+    assert "cp_patient=" in cookie
+    assert "httponly" in cookie.lower()
+    assert "samesite=lax" in cookie.lower()
+
+
+def test_login_with_a_code_then_the_home_page(db: Db, sms: Gateway) -> None:
+    pid = enrol(utc_now(), phone="13912345678")
+    client = PageClient(create_app())
+    client.csrf = csrf_of(client.get("/login?next=/me/settings").text)
+    r = client.submit("/login/code", {"phone": "139 1234 5678", "next": "/me/settings"})
+    assert r.status_code == 200
+    assert 'name="code"' in r.text
+    wrong = "000000" if sms.code_for("13912345678") != "000000" else "111111"
+    bad = client.submit("/login", {"phone": "13912345678", "code": wrong, "next": "/me/settings"})
+    assert bad.status_code == 401
+    assert 'data-error="auth.code_invalid"' in bad.text
+    assert _dev_code("13912345678") is None  # without CAREPOINTS_DEV_OTP no code is kept readable
+    old_csrf = client.csrf
+    r = client.submit("/login", {"phone": "13912345678", "code": sms.code_for("13912345678"), "next": "/me/settings"})
+    assert r.status_code == 303, r.text[:400]
+    assert r.headers["location"] == "/me/settings"
+    home = client.get("/")
+    assert home.status_code == 200
+    assert "data-balance>100<" in home.text  # the welcome points
+    client.csrf = csrf_of(home.text)
+    assert client.csrf != old_csrf  # a fresh session at login (no fixation)
+    assert client.submit("/logout").status_code == 303
+    assert client.get("/", follow_redirects=False).status_code == 303
+    assert pid
+
+
+def test_several_patients_on_one_phone_choose_who_they_are(db: Db, sms: Gateway) -> None:
+    now = utc_now()
+    first = enrol(now, phone="13700000001", name="张三")
+    second = enrol(now, phone="13700000001", name="张小三")
+    client = PageClient(create_app())
+    client.csrf = csrf_of(client.get("/login").text)
+    client.submit("/login/code", {"phone": "13700000001"})
+    code = sms.code_for("13700000001")
+    r = client.submit("/login", {"phone": "13700000001", "code": code})
+    assert r.status_code == 200
+    assert f'value="{first}"' in r.text
+    assert f'value="{second}"' in r.text
+    assert "张三" not in r.text  # names masked
+    r = client.submit("/login", {"phone": "13700000001", "code": code, "patient_id": second})
+    assert r.status_code == 303
+    assert client.get("/").status_code == 200
+
+
+def test_posts_without_the_csrf_token_are_refused(db: Db) -> None:
+    pid = enrol(utc_now())
+    client = patient_client(pid)
+    r = client.submit("/me/settings", {"elderly": "1"}, csrf=False)
+    assert r.status_code == 403
+    assert 'data-error="pages.csrf_failed"' in r.text
+    r = client.submit("/me/settings", {"elderly": "1", "csrf_token": "forged"}, csrf=False)
+    assert r.status_code == 403
+    r = client.submit("/me/settings", {"elderly": "1"}, csrf=False, htmx=True)
+    assert r.status_code == 403
+    assert r.headers["HX-Retarget"] == "#flash"
+    assert r.text.lstrip().startswith('<div class="cp-error"')
+    with read_tx() as session:
+        assert patients.preferences(session, pid) == (False, None)
+
+
+def test_elderly_mode_and_language_follow_the_patient(db: Db, sms: Gateway) -> None:
+    pid = enrol(utc_now(), phone="13600000002")
+    client = patient_client(pid)
+    assert 'class="elderly"' not in client.get("/").text
+    r = client.submit("/me/settings", {"elderly": "1"})
+    assert r.status_code == 303
+    assert 'class="elderly"' in client.get("/").text
+    client.submit("/me/settings", {"language": "en"})
+    assert "My points" in client.get("/").text
+    with read_tx() as session:
+        assert patients.preferences(session, pid) == (True, "en")
+    # another device: the login brings the settings along
+    other = PageClient(create_app())
+    other.csrf = csrf_of(other.get("/login").text)
+    other.submit("/login/code", {"phone": "13600000002"})
+    other.submit("/login", {"phone": "13600000002", "code": sms.code_for("13600000002")})
+    page = other.get("/")
+    assert 'class="elderly"' in page.text
+    assert "My points" in page.text
+    assert other.get("/?lang=zh").text.count("我的积分") == 1
+
+
+def test_a_tampered_cookie_is_a_new_anonymous_session(db: Db) -> None:
+    pid = enrol(utc_now())
+    client = patient_client(pid)
+    value = client.cookies.get(PATIENT.cookie)
+    client.cookies.set(PATIENT.cookie, value[:-2] + ("A" if value[-1] != "A" else "B") + value[-1])
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_staff_login_and_the_surfaces_are_kept_apart(db: Db) -> None:
+    desk, _ = staff_client("frontdesk")
+    assert desk.get("/staff").status_code == 200
+    r = desk.get("/admin")
+    assert r.status_code == 403
+    admin, _ = staff_client("admin")
+    assert admin.get("/admin").status_code == 200
+    # a patient token never opens a staff page, even in a (validly signed) staff cookie
+    pid = enrol(utc_now())
+    token, _ = otp.patient_token(pid, utc_now(), get_settings())
+    patient = PageClient(create_app())
+    patient.cookies.set(STAFF.cookie, _cookie(STAFF, token))
+    r = patient.get("/staff")
+    assert r.status_code == 403
+    assert 'data-error="pages.staff_only"' in r.text
+    # and a staff token is not a patient session
+    staff_token = desk.cookies.get(STAFF.cookie)
+    assert staff_token
+    r = patient_client(pid).get("/")
+    assert r.status_code == 200
+
+
+def test_wrong_staff_password_is_shown_on_the_form(db: Db) -> None:
+    _, user = staff_client("nurse")
+    client = PageClient(create_app())
+    client.csrf = csrf_of(client.get("/staff/login").text)
+    r = client.submit("/staff/login", {"username": user["username"], "password": "wrong"})
+    assert r.status_code == 401
+    assert "cp-error" in r.text
+    r = client.submit("/staff/login", {"username": user["username"], "password": "x"}, csrf=False)
+    assert r.status_code == 403
+
+
+def test_expired_patient_token_sends_to_login(db: Db) -> None:
+    pid = enrol(utc_now())
+    client = patient_client(pid, now=utc_now() - timedelta(days=1))
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/login")
+
+
+def test_errors_render_as_pages_with_their_status(db: Db) -> None:
+    pid = enrol(utc_now())
+    client = patient_client(pid)
+    r = client.get("/me/no-such-page")
+    assert r.status_code == 404
+    assert "<!doctype html>" in r.text
+    assert "未找到" in r.text
+    r = client.get("/me/no-such-page?lang=en")
+    assert "Not found" in r.text
+
+
+def test_the_dev_inbox_only_in_dev_mode(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = PageClient(create_app())
+    assert client.get("/dev/inbox?phone=13500000000").status_code == 404
+    if db.is_postgres:
+        return  # dev codes are for the embedded SQLite database only
+    monkeypatch.setattr(get_settings(), "dev_otp", True)
+    enrol(utc_now(), phone="13500000000")
+    client.csrf = csrf_of(client.get("/login").text)
+    client.submit("/login/code", {"phone": "13500000000"})
+    code = _dev_code("13500000000")
+    assert code is not None
+    r = client.get("/dev/inbox?phone=13500000000")
+    assert r.status_code == 200
+    assert f"data-code>{code}<" in r.text
+
+
+def test_safe_next_stays_on_this_site() -> None:
+    assert safe_next("/me/book", "/") == "/me/book"
+    assert safe_next("https://evil.example/", "/") == "/"
+    assert safe_next("//evil.example/x", "/") == "/"
+    assert safe_next(None, "/staff") == "/staff"
+    assert CSRF
