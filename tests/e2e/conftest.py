@@ -30,6 +30,7 @@ SCREENSHOTS = Path(os.environ.get("CAREPOINTS_SCREENSHOTS", "/tmp/screens"))  # 
 @dataclass
 class Server:
     url: str
+    sms: Any = None  # the local SMS gateway of a PostgreSQL server (no dev inbox there)
 
 
 def _free_port() -> int:
@@ -100,8 +101,17 @@ def pg_server(pg_database: str) -> Iterator[Server]:
     with get_engine().begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} CASCADE"))
     bootstrap.seed()
-    with _serving(pg_database, prepare=False) as srv:
-        yield srv
+    from tests.security.conftest import gateway_server
+
+    with gateway_server() as (gateway, sms_url):
+        os.environ["CAREPOINTS_SMS_GATEWAY_URL"] = sms_url
+        try:
+            with _serving(pg_database, prepare=False) as srv:
+                srv.sms = gateway
+                yield srv
+        finally:
+            os.environ.pop("CAREPOINTS_SMS_GATEWAY_URL", None)
+            reset_settings()
 
 
 @pytest.fixture

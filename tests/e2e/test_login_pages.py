@@ -53,3 +53,10 @@ def test_admin_login(server: Server, desktop: Any) -> None:
     login_staff(desktop, server, "admin")
     assert desktop.url.rstrip("/").endswith("/admin")
     shot(desktop, "admin-home")
+
+
+def test_patient_login_on_postgresql(pg_server: Server, phone: Any) -> None:
+    enrol(utc_now(), phone="13812340009", name="李四")
+    login_patient(phone, pg_server, "13812340009")
+    assert phone.locator("[data-balance]").inner_text() == "100"
+    shot(phone, "home-pg")

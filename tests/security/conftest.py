@@ -8,6 +8,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -35,9 +36,9 @@ class Gateway:
             return sum(1 for m in self.messages if m["to"] == phone)
 
 
-@pytest.fixture
-def sms(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
-    """A local SMS gateway; CAREPOINTS_SMS_GATEWAY_URL points at it for the test."""
+@contextmanager
+def gateway_server() -> Iterator[tuple[Gateway, str]]:
+    """A local SMS gateway recording what it is sent: (gateway, its URL)."""
     gateway = Gateway()
 
     class Handler(BaseHTTPRequestHandler):
@@ -55,10 +56,19 @@ def sms(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setenv("CAREPOINTS_SMS_GATEWAY_URL", f"http://127.0.0.1:{server.server_address[1]}/sms")
-    reset_settings()
-    yield gateway
-    server.shutdown()
-    server.server_close()
-    monkeypatch.delenv("CAREPOINTS_SMS_GATEWAY_URL")
-    reset_settings()
+    try:
+        yield gateway, f"http://127.0.0.1:{server.server_address[1]}/sms"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def sms(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+    """A local SMS gateway; CAREPOINTS_SMS_GATEWAY_URL points at it for the test."""
+    with gateway_server() as (gateway, url):
+        monkeypatch.setenv("CAREPOINTS_SMS_GATEWAY_URL", url)
+        reset_settings()
+        yield gateway
+        monkeypatch.delenv("CAREPOINTS_SMS_GATEWAY_URL")
+        reset_settings()
