@@ -16,10 +16,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("patients", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("language", sa.String(length=8), nullable=True))
+    # A plain ADD COLUMN (SQLite has it natively): a batch rebuild would drop `patients`, which
+    # rows of other tables reference.
+    op.add_column("patients", sa.Column("language", sa.String(length=8), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("patients", schema=None) as batch_op:
-        batch_op.drop_column("language")
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE patients DROP COLUMN language")  # native since 3.35, no rebuild
+    else:
+        op.drop_column("patients", "language")
