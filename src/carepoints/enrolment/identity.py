@@ -329,6 +329,18 @@ def duplicates(session: Session, *, status: str, limit: int, before: str | None)
     return {"items": items, "next": page[-1]["id"] if len(rows) > limit else None}
 
 
+
+def candidate(session: Session, candidate_id: str) -> dict[str, Any]:
+    """(pages.queues) One candidate of the review list, with both records masked as in
+    `duplicates` (the merge confirmation step)."""
+    row = session.connection().execute(select(_cand).where(_cand.c.id == candidate_id)).mappings().first() \
+        if is_id(candidate_id) else None
+    if row is None:
+        raise CandidateNotFoundError()
+    verified = status_of(session, [row["patient_a"], row["patient_b"]])
+    return {**_cand_doc(row), "patients": [_person(session, row["patient_a"], verified),
+                                           _person(session, row["patient_b"], verified)]}
+
 def dismiss(session: Session, candidate_id: str, actor: Actor, now: datetime, *, note: str | None = None
             ) -> dict[str, Any]:
     """Staff judged the pair two people: the candidate is dismissed (one guarded update, so two

@@ -29,5 +29,8 @@ router.include_router(admin_home.router)  # GET /admin
 # (pages.mall routers)
 # (pages.staff routers)
 # (pages.queues routers)
+from carepoints.pages.staff import queues as staff_queues  # noqa: E402
+
+router.include_router(staff_queues.router)  # the review queues: /staff/adjustments, /staff/appeals, ...
 # (pages.admin routers)
 # (pages.admin2 routers)

@@ -26,6 +26,7 @@ from carepoints.engagement.followups.errors import (
     PlanConflictError,
     PlanNotFoundError,
     QuestionnaireNotFoundError,
+    StepNotFoundError,
     WrongPurposeError,
 )
 from carepoints.engagement.followups.models import FollowupPlan, FollowupStep, Questionnaire
@@ -317,6 +318,18 @@ def queue(session: Session, *, state: StepState, day: date, channel: str | None 
               "questionnaire": r["questionnaire_code"]} for r in rows[:limit]]
     return {"items": items, "next_offset": offset + limit if len(rows) > limit else None, "date": day.isoformat()}
 
+
+
+def step_view(session: Session, step_id: str, now: datetime) -> dict[str, Any]:
+    """(pages.queues) One step for the nurse recording a phone follow-up: the step (its state
+    today), its plan and the questionnaire version an answer is checked against now."""
+    row = session.connection().execute(select(_steps).where(_steps.c.id == step_id)).mappings().first() \
+        if is_id(step_id) else None
+    if row is None:
+        raise StepNotFoundError()
+    plan = get_plan(session, row["plan_id"], now)
+    return {"step": step_doc(row, today(now)), "plan": plan,
+            "questionnaire": questionnaire_doc(current(session, plan["questionnaire"]))}
 
 # --- daily sweeps -----------------------------------------------------------------------------
 
