@@ -8,9 +8,17 @@ from fastapi import APIRouter
 from carepoints.kit.web import error_surface
 from carepoints.pages import icons, web
 from carepoints.pages.admin import home as admin_home
+from carepoints.pages.admin import manage as admin_manage
+from carepoints.pages.admin import rules as admin_rules
 from carepoints.pages.patient import auth as patient_auth
+from carepoints.pages.patient import booking as patient_booking
+from carepoints.pages.patient import health as patient_health
 from carepoints.pages.patient import home as patient_home
+from carepoints.pages.patient import mall as patient_mall
+from carepoints.pages.patient import me as patient_me
 from carepoints.pages.staff import auth as staff_auth
+from carepoints.pages.staff import desk as staff_desk
+from carepoints.pages.staff import queues as staff_queues
 from carepoints.rules.pages import render_error
 from carepoints.rules.pages import router as programme_terms
 
@@ -23,14 +31,11 @@ router.include_router(patient_auth.router)  # /login, /logout, /dev/inbox, /me/s
 router.include_router(patient_home.router)  # GET / (the login when signed out)
 router.include_router(staff_auth.router)  # /staff/login, /staff/logout, GET /staff
 router.include_router(admin_home.router)  # GET /admin
-# (pages.patient routers)
-# (pages.booking routers)
-# (pages.health routers)
-# (pages.mall routers)
-# (pages.staff routers)
-# (pages.queues routers)
-from carepoints.pages.staff import queues as staff_queues  # noqa: E402
-
+router.include_router(patient_me.router)  # /me, /me/earn, /me/points, /me/appeals, /me/messages, /me/privacy, ...
+router.include_router(patient_booking.router)  # /me/book, /me/appointments, /me/waitlist
+router.include_router(patient_health.router)  # /me/health, /me/learn, /me/lectures, /me/followups, ...
+router.include_router(patient_mall.router)  # /me/mall, /me/coupons
+router.include_router(staff_desk.router)  # /staff/patients, /staff/register, /staff/checkin, ...
 router.include_router(staff_queues.router)  # the review queues: /staff/adjustments, /staff/appeals, ...
-# (pages.admin routers)
-# (pages.admin2 routers)
+router.include_router(admin_rules.router)  # /admin/rules, /admin/drafts
+router.include_router(admin_manage.router)  # /admin/rewards, /admin/tiers, /admin/budget, ...
