@@ -8,20 +8,24 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Table, func, select
 
+from carepoints.audit.service import Actor
 from carepoints.jobs import registry
-from carepoints.kit.db import read_tx
+from carepoints.kit.db import read_tx, write_tx
 from carepoints.ledger import service as ledger
 from carepoints.ledger.errors import InsufficientPointsError
 from carepoints.ledger.models import Account
 from carepoints.patients.models import Patient
+from carepoints.rewards import service as rewards
 from carepoints.rewards.errors import (
     BudgetExhaustedError,
     CouponUsedError,
     IdempotencyConflictError,
     LimitReachedError,
     OutOfStockError,
+    StockUnlimitedError,
 )
 from carepoints.rewards.models import BudgetYear, Coupon, Redemption, Reward
 from tests.conftest import Db
@@ -189,3 +193,21 @@ def test_the_hold_expiry_job_and_ingest_do_not_deadlock(racing: Db, now: datetim
                                 lambda t=later, r=readings: ingest(t, *r)])  # type: ignore[misc]
         assert errors(results) == [], results
         assert [balance(p, later) for p in pids] == [300, 300]
+
+
+def test_admins_adding_stock_at_once_all_count(racing: Db, now: datetime) -> None:
+    """rewards.service.add_stock is one UPDATE (stock_total + n): no addition is lost."""
+    item = add_reward(now, points=10, stock=3)["code"]
+    rid = reward_row(item)["id"]
+
+    def add(n: int) -> dict[str, object]:
+        with write_tx() as session:
+            return rewards.add_stock(session, item, n, Actor("staff", "admin-test"), now)
+
+    results = race(racing, [lambda n=n: add(n) for n in range(1, 9)], lock=(_rewards, [rid]))  # type: ignore[misc]
+    assert errors(results) == []
+    assert reward_row(item)["stock_total"] == 3 + sum(range(1, 9))
+    unlimited = add_reward(now, points=10)["code"]
+    with pytest.raises(StockUnlimitedError), write_tx() as session:
+        rewards.add_stock(session, unlimited, 5, Actor("staff", "admin-test"), now)
+    assert reward_row(unlimited)["stock_total"] is None

@@ -43,6 +43,11 @@ class OutOfStockError(ConflictError):
     message = "库存不足 / Out of stock"
 
 
+class StockUnlimitedError(ConflictError):
+    code = "rewards.stock_unlimited"
+    message = "该奖品不限库存,无需补货 / This reward has no counted stock to add to"
+
+
 class LimitReachedError(ConflictError):
     code = "rewards.limit_reached"
     message = "已达到兑换上限({period_zh}{count}次) / Redemption limit reached ({count} {period_en})"

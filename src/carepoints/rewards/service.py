@@ -43,6 +43,7 @@ from carepoints.rewards.errors import (
     RewardNotAvailableError,
     RewardNotFoundError,
     RewardNotValidError,
+    StockUnlimitedError,
 )
 from carepoints.rewards.schemas import RedemptionCreate, RewardCreate, RewardUpdate
 from carepoints.rules.programme import Programme, RewardSpec
@@ -137,6 +138,20 @@ def update_reward(session: Session, code: str, data: RewardUpdate, actor: Actor,
     if values:
         conn.execute(update(repo.rewards).where(repo.rewards.c.id == current["id"]).values(**values, updated_at=now))
         record(session, actor, "rewards:reward:update", now, subject_id=current["id"], fields=sorted(values))
+    return reward_doc(_reward(conn, code), None)
+
+
+def add_stock(session: Session, code: str, quantity: int, actor: Actor, now: datetime) -> dict[str, Any]:
+    """Add `quantity` to a counted stock in one UPDATE (stock_total + n, so two admins adding at
+    once both count); 409 `rewards.stock_unlimited` for a reward without a counted stock."""
+    conn = session.connection()
+    current = _reward(conn, code)
+    done = conn.execute(update(repo.rewards).where(repo.rewards.c.id == current["id"],
+                                                   repo.rewards.c.stock_total.is_not(None))
+                        .values(stock_total=repo.rewards.c.stock_total + quantity, updated_at=now)).rowcount
+    if not done:
+        raise StockUnlimitedError()
+    record(session, actor, "rewards:reward:stock", now, subject_id=current["id"], added=quantity)
     return reward_doc(_reward(conn, code), None)
 
 

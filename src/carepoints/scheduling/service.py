@@ -485,6 +485,11 @@ def create_template(session: Session, data: TemplateCreate, now: datetime) -> di
     return {k: v for k, v in row.items() if k not in ("created_at", "fee_fen")} | {"fee_cny": cny(row["fee_fen"])}
 
 
+def templates(session: Session) -> list[dict[str, Any]]:
+    """The active session templates (the admin's weekly plan)."""
+    return [dict(r) for r in repo.active_templates(_conn(session))]
+
+
 def generate_sessions(session: Session, now: datetime, days_ahead: int) -> int:
     """Create the sessions of every active template for the local days from today to
     `days_ahead` days on that do not have theirs yet. Re-runnable: a template makes at most

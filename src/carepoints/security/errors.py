@@ -73,6 +73,11 @@ class KeyExpiredError(UnauthenticatedError):
     message = "API密钥已过期 / The API key has expired"
 
 
+class StaffNotFoundError(NotFoundError):
+    code = "staff.not_found"
+    message = "未找到该员工 / Staff user not found"
+
+
 class ApiKeyNotFoundError(NotFoundError):
     code = "auth.key_not_found"
     message = "未找到该API密钥 / API key not found"

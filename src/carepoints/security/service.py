@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 from carepoints.audit.service import Actor
 from carepoints.config import get_settings
 from carepoints.kit.errors import UnauthenticatedError, ValidationFailedError
-from carepoints.kit.ids import new_id
+from carepoints.kit.ids import is_id, new_id
 from carepoints.kit.time import utc_now
 from carepoints.security import scope, signing, staff
 from carepoints.security.errors import (
     KeyExpiredError,
+    StaffNotFoundError,
     UnknownRoleError,
     UsernameTakenError,
 )
@@ -182,3 +183,38 @@ def active_staff(session: Session, staff_user_id: str) -> tuple[str, str, str] |
         select(StaffUser.id, StaffUser.username, StaffUser.role)
         .where(StaffUser.id == staff_user_id, StaffUser.active.is_(True))).first()
     return None if row is None else (row[0], row[1], row[2])
+
+
+def staff_users(session: Session) -> list[dict[str, object]]:
+    """Every staff user with role and state (never a password hash), active ones first."""
+    rows = session.connection().execute(
+        select(StaffUser.id, StaffUser.username, StaffUser.role, StaffUser.active, StaffUser.created_at,
+               StaffUser.locked_until).order_by(StaffUser.active.desc(), StaffUser.username))
+    return [dict(r) for r in rows.mappings()]
+
+
+def staff_user(session: Session, staff_user_id: str) -> dict[str, object]:
+    """One staff user (id, username, role, active); 404 `staff.not_found`."""
+    row = session.connection().execute(
+        select(StaffUser.id, StaffUser.username, StaffUser.role, StaffUser.active)
+        .where(StaffUser.id == staff_user_id)).mappings().first() if is_id(staff_user_id) else None
+    if row is None:
+        raise StaffNotFoundError()
+    return dict(row)
+
+
+def set_staff_role(session: Session, staff_user_id: str, role: str) -> None:
+    """Give a staff user another role (422 for a role staff cannot hold); their next request uses it."""
+    if role not in STAFF_ROLES:
+        raise ValidationFailedError(fields=[{"loc": ["role"], "msg": "unknown staff role"}])
+    staff_user(session, staff_user_id)
+    session.connection().execute(update(StaffUser).where(StaffUser.id == staff_user_id).values(role=role))
+
+
+def api_keys(session: Session) -> list[dict[str, object]]:
+    """Every API key by its prefix (the secret is never stored), live ones first, newest first."""
+    rows = session.connection().execute(
+        select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.prefix, ApiKey.created_at, ApiKey.revoked_at,
+               ApiKey.expires_at, ApiKey.require_signature)
+        .order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc()))
+    return [dict(r) for r in rows.mappings()]
