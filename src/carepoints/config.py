@@ -231,10 +231,15 @@ class Settings(BaseSettings):
     # an https request they are marked Secure anyway
     cookie_secure: bool = False
     # (pages.patient settings)
+    # the consent text version a patient accepts when granting a purpose on /me/privacy
+    pages_consent_version: str = Field(default="1.0", min_length=1, max_length=32)
     # (pages.booking settings)
     # (pages.health settings)
     # (pages.mall settings)
     # (pages.staff settings)
+    # the external identifier system of the hospital's medical card (就诊卡) number, for the front desk's
+    # patient lookup (/staff/patients); the HIS MRN system of the sending hospital
+    desk_card_system: str = Field(default="urn:demo:his:mrn", min_length=1, max_length=200)
     # (pages.queues settings)
     # (pages.admin settings)
     # (pages.admin2 settings)

@@ -21,6 +21,7 @@ from carepoints.engagement.health.models import MedicationPlan
 from carepoints.engagement.learning.models import LectureRegistration
 from carepoints.kit.db import table
 from carepoints.kit.ids import is_id
+from carepoints.notifications.models import InboxMessage
 from carepoints.operations.models import Appeal
 from carepoints.patients.models import HouseholdMember
 from carepoints.rewards.models import Redemption
@@ -64,9 +65,20 @@ OWNED: list[tuple[str, str, Callable[[Session, str], list[str]]]] = [
     # (ops.adjustments owned)
     # (ops.wechat owned)
     # (pages.patient owned)
+    ("/me/appeals/", "appeal_id", _owned(Appeal)),
+    ("/me/messages/", "message_id",
+     _by(table(InboxMessage).c.id, table(InboxMessage).c.recipient_id,
+         table(InboxMessage).c.recipient_kind == "patient")),
     # (pages.booking owned)
+    ("/me/appointments/", "appointment_id", _owned(Appointment)),
+    ("/me/waitlist/", "entry_id", _owned(WaitlistEntry)),
     # (pages.health owned)
+    ("/me/health/doses/", "plan_id", _owned(MedicationPlan)),
+    ("/me/lectures/", "registration_id", _owned(LectureRegistration)),
+    ("/me/followups/", "step_id", _owned(FollowupStep)),
+    ("/me/reviews/", "appointment_id", _owned(Appointment)),
     # (pages.mall owned)
+    ("/me/coupons/", "redemption_id", _owned(Redemption)),
     # (pages.staff owned)
     # (pages.queues owned)
     # (pages.admin owned)

@@ -49,7 +49,7 @@ from carepoints.rewards.schemas import FeeOffsetCreate, RedemptionCreate
 from carepoints.scheduling import alliance, checkups, waitlist
 from carepoints.scheduling import service as scheduling
 from carepoints.scheduling.errors import SessionFullError
-from carepoints.scheduling.models import Institution
+from carepoints.scheduling.models import Department, Institution
 from carepoints.scheduling.schemas import (
     AppointmentCreate,
     CancelIn,
@@ -63,6 +63,9 @@ from carepoints.scheduling.schemas import (
     SessionCreate,
     WaitlistJoin,
 )
+from carepoints.security import service as security
+from carepoints.security import staff as staff_accounts
+from carepoints.security.models import StaffUser
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["秀英", "桂英", "建国", "志强", "淑珍", "国华", "玉兰", "德明",
@@ -144,8 +147,54 @@ def load(now: datetime) -> str:
     sessions = _schedule(pids, now)
     mall = _mall(pids, now)
     engaged = _engagement(pids, now)
+    users = _staff(now)
     return (f"demo hospital ready: {PATIENTS} patients ({created} new) with {DAYS} days of history; "
-            f"{sessions} new sessions; {mall} redemptions and fee offsets; {engaged} new engagement records")
+            f"{sessions} new sessions; {mall} redemptions and fee offsets; {engaged} new engagement records"
+            + "".join(f"\n{line}" for line in users))
+
+
+# (pages.staff) demo staff users of the console, one per role: sign in at /staff/login
+DEMO_PASSWORD = "carepoints-demo"  # noqa: S105 - a published demo password, never for production
+DEMO_STAFF = [("frontdesk", "frontdesk"), ("nurse", "nurse"), ("moderator", "moderator"),
+              ("clinician", "clinician"), ("auditor", "auditor"), ("admin", "admin")]
+
+
+def _staff(now: datetime) -> list[str]:
+    """The demo staff users (made once; password `DEMO_PASSWORD`). The admin signs in with an
+    authenticator code too: its otpauth URI is printed when it is made (and only then). The demo
+    clinician gets a clinician record in 全科医学科 with two sessions of its own, so that
+    诊间复诊预约 (/staff/followup-booking) has sessions to book into."""
+    lines: list[str] = []
+    with write_tx() as session:
+        taken = set(session.scalars(select(StaffUser.username).where(
+            StaffUser.username.in_([u for u, _ in DEMO_STAFF]))))
+        for username, role in DEMO_STAFF:
+            if username in taken:
+                lines.append(f"staff user {username} ({role}) exists")
+                continue
+            uid = security.create_staff(session, username, DEMO_PASSWORD, role, now)
+            line = f"staff user {username} ({role}) created, password {DEMO_PASSWORD}"
+            if staff_accounts.needs_totp(role):
+                uri = staff_accounts.enrol_totp(session, uid, username, get_settings().secret_key)
+                line += f"; authenticator (TOTP) URI, shown once: {uri}"
+            if role == "clinician":
+                _clinician_of(session, uid, now)
+            lines.append(line)
+    return lines
+
+
+def _clinician_of(session: Any, staff_user_id: str, now: datetime) -> None:
+    inst = session.scalar(select(Institution.id).where(Institution.code == "demo"))
+    dep = session.scalar(select(Department.id).where(Department.institution_id == inst, Department.code == "gp"))
+    if dep is None:
+        return
+    doc = scheduling.create_clinician(session, ClinicianCreate(department_id=dep, code="gp-demo", name="孙明",
+                                                               title="主治医师", staff_user_id=staff_user_id), now)
+    today = now.astimezone(get_settings().tz).date()
+    for days, release in ((1, now - timedelta(days=1)), (14, now + timedelta(days=7))):
+        scheduling.create_session(session, SessionCreate(
+            clinician_id=doc["id"], date=today + timedelta(days=days), start=time(9), end=time(11), slot_minutes=15,
+            fee_cny=Decimal("25.00"), release_at=release), now)
 
 
 EDUCATION_TITLE = "高血压患者的家庭血压测量"

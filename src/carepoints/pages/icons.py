@@ -70,8 +70,9 @@ def icon(name: str, size: int = 24, label: str | None = None) -> Markup:
 
 
 def qr(data: str, scale: int = 5, label: str | None = None) -> Markup:
-    """`data` as a scannable QR code (inline SVG, error correction M)."""
-    svg = segno.make(data, error="m").svg_inline(scale=scale, border=2, dark="#000", light="#fff")
+    """`data` as a scannable QR code (inline SVG with a viewBox, error correction M; never a Micro QR,
+    which phone scanners such as WeChat's do not read)."""
+    svg = segno.make_qr(data, error="m").svg_inline(scale=scale, border=2, dark="#000", light="#fff", omitsize=True)
     name = escape(label or data)
     return Markup(f'<div class="cp-qr" role="img" aria-label="{name}">{svg}</div>')  # noqa: S704 - segno's SVG
 

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx, write_tx
-from carepoints.kit.errors import AppError, UnauthenticatedError
+from carepoints.kit.errors import AppError, UnauthenticatedError, ValidationFailedError
 from carepoints.kit.templating import LANGS, pick, render, say
 from carepoints.kit.web import error_surface
 from carepoints.patients import service as patients
@@ -246,8 +246,10 @@ class PageRule:
     tests/security/test_matrix.py finds every page's rule). `permissions` empty and `signed_in`
     False: anyone (the login pages)."""
 
-    def __init__(self, surface: Surface, permissions: tuple[str, ...], signed_in: bool = True) -> None:
+    def __init__(self, surface: Surface, permissions: tuple[str, ...], signed_in: bool = True,
+                 *, itself: bool = False) -> None:
         self.surface, self.permissions, self.signed_in = surface, permissions, signed_in
+        self.itself = itself  # a patient page about the signed-in patient, whoever they act for
 
     async def __call__(self, request: Request) -> Page:
         page = load(request, self.surface)
@@ -275,7 +277,7 @@ class PageRule:
             page.set(a=None)
         await admit(principal, self.permissions or ("auth:logout",), request)
         current = scope.current()
-        if current is not None:
+        if current is not None and not self.itself:
             current.check(page.patient_id)
 
     async def _staff(self, page: Page, principal: Principal, request: Request) -> None:
@@ -294,6 +296,12 @@ def patient_page(*permissions: str) -> PageRule:
     """A patient page: signed in with a patient token that holds one of `permissions` for the
     patient shown (oneself, or whom one acts for)."""
     return PageRule(PATIENT, permissions)
+
+
+def self_page() -> PageRule:
+    """A patient page about the signed-in patient themself even while they act for someone (their
+    settings, their family and the switch back): a proxy's scopes never lock them out of it."""
+    return PageRule(PATIENT, ("auth:logout",), itself=True)
 
 
 def staff_page(*permissions: str) -> PageRule:
@@ -384,4 +392,34 @@ def form_errors(err: AppError, lang: str) -> dict[str, str]:
         loc = f.get("loc") or []
         name = str(loc[-1]) if loc else ""
         out[name] = say(str(f.get("msg", "")), lang)
+    return out
+
+
+def invalid(field: str, msg: str) -> ValidationFailedError:
+    """A 422 naming one form field (shown beside it by `form_errors`)."""
+    return ValidationFailedError(fields=[{"loc": [field], "msg": msg}])
+
+
+def questionnaire_answers(questions: list[dict[str, Any]], form: Any) -> dict[str, Any]:
+    """A questionnaire form's answers (fields `q_<id>`) by question type; a blank answer is left
+    out (the service says if it was required). The patient's and the nurse's follow-up pages."""
+    out: dict[str, Any] = {}
+    for q in questions:
+        qid, kind = str(q["id"]), q["type"]
+        if kind == "multi":
+            chosen = [str(v) for v in form.getlist(f"q_{qid}") if isinstance(v, str)]
+            if chosen:
+                out[qid] = chosen
+            continue
+        raw = form.get(f"q_{qid}")
+        if not isinstance(raw, str) or not raw.strip():
+            continue
+        if kind == "number":
+            try:
+                value = float(raw.strip())
+            except ValueError:
+                raise invalid(qid, "请填写数字 / Enter a number") from None
+            out[qid] = int(value) if value.is_integer() else value
+        else:
+            out[qid] = raw.strip()[:2000]
     return out

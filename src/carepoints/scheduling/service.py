@@ -485,6 +485,24 @@ def create_template(session: Session, data: TemplateCreate, now: datetime) -> di
     return {k: v for k, v in row.items() if k not in ("created_at", "fee_fen")} | {"fee_cny": cny(row["fee_fen"])}
 
 
+WAITING = repo.WAITING  # waitlist states still in line (waiting, or offered a slot)
+_CATALOGUE = {"institution": repo.institutions, "department": repo.departments, "clinician": repo.clinicians,
+              "resource": repo.resources}
+
+
+def catalogue_entry(session: Session, kind: str, entry_id: str | None) -> dict[str, Any] | None:
+    """One institution, department, clinician or resource by id (the booking pages' names), or None."""
+    if not entry_id or not is_id(entry_id):
+        return None
+    row = repo.get(_conn(session), _CATALOGUE[kind], entry_id)
+    return None if row is None else dict(row)
+
+
+def live_appointments_of_session(session: Session, session_id: str) -> list[str]:
+    """The ids of a session's live (booked or checked-in) appointments, by id."""
+    return repo.live_of_session(_conn(session), session_id) if is_id(session_id) else []
+
+
 def templates(session: Session) -> list[dict[str, Any]]:
     """The active session templates (the admin's weekly plan)."""
     return [dict(r) for r in repo.active_templates(_conn(session))]

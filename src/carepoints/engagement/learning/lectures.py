@@ -110,6 +110,11 @@ def _take_seat(session: Session, lecture_id: str) -> None:
         raise LectureFullError()
 
 
+def registration_of(session: Session, lecture_id: str, patient_id: str) -> RowMapping | None:
+    """The patient's registration for a lecture (any state), or None (the lectures page)."""
+    return _registration(session, lecture_id, patient_id)
+
+
 def _registration(session: Session, lecture_id: str, patient_id: str) -> RowMapping | None:
     return session.connection().execute(select(_regs).where(
         _regs.c.lecture_id == lecture_id, _regs.c.patient_id == patient_id)).mappings().first()

@@ -25,7 +25,7 @@ from carepoints.config import get_settings
 from carepoints.kit.errors import AppError, ConflictError, ValidationFailedError
 from carepoints.kit.ids import is_id
 from carepoints.kit.time import utc_now
-from carepoints.pages.web import Page, form_errors, reading, staff_page, writing
+from carepoints.pages.web import Page, form_errors, invalid, reading, staff_page, writing
 from carepoints.rewards import budget
 from carepoints.rewards import service as rewards
 from carepoints.rewards.errors import RewardNotFoundError
@@ -86,10 +86,6 @@ class SelfChangeError(ConflictError):
 
 # --- shared ----------------------------------------------------------------------------------
 
-def _invalid(field: str, msg: str) -> ValidationFailedError:
-    return ValidationFailedError(fields=[{"loc": [field], "msg": msg}])
-
-
 def _build(model: type[M], data: dict[str, Any]) -> M:
     """A request body from form values; pydantic's refusals as a 422 with the form's field names."""
     try:
@@ -127,7 +123,7 @@ def _int(raw: str | None, field: str) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise _invalid(field, "请填写整数 / Enter a whole number") from None
+        raise invalid(field, "请填写整数 / Enter a whole number") from None
 
 
 def _decimal(raw: str | None, field: str) -> Decimal | None:
@@ -137,7 +133,7 @@ def _decimal(raw: str | None, field: str) -> Decimal | None:
     try:
         return Decimal(value)
     except InvalidOperation:
-        raise _invalid(field, "请填写数字 / Enter a number") from None
+        raise invalid(field, "请填写数字 / Enter a number") from None
 
 
 def _words(page: Page, table: dict[Any, tuple[str, str]]) -> dict[Any, str]:
@@ -206,7 +202,7 @@ def reward_create(page: RewardsWrite, code: Annotated[str, Form(max_length=64)],
             "valid_from": valid_from, "valid_to": valid_to, "code_valid_days": code_valid_days}
     try:
         if kind not in KINDS:
-            raise _invalid("kind", "请选择奖品类型 / Choose a kind")
+            raise invalid("kind", "请选择奖品类型 / Choose a kind")
         data: dict[str, Any] = {"code": code.strip(), "kind": kind,
                                 "names": {"zh": name_zh.strip(), "en": name_en.strip()},
                                 "points": _int(points, "points"), "stock": _int(stock, "stock"),
@@ -289,7 +285,7 @@ def reward_stock(page: RewardsWrite, code: str, add: Annotated[str, Form(max_len
     try:
         n = _int(add, "add")
         if n is None or not 1 <= n <= 1_000_000:
-            raise _invalid("add", "请填写 1 到 1000000 之间的数量 / Enter 1 to 1,000,000")
+            raise invalid("add", "请填写 1 到 1000000 之间的数量 / Enter 1 to 1,000,000")
         with writing() as session:
             rewards.add_stock(session, code, n, principal.actor(), utc_now())
     except AppError as err:
@@ -322,14 +318,14 @@ def _activate_at(raw: str) -> datetime:
     try:
         at = datetime.fromisoformat(raw.strip())
     except ValueError:
-        raise _invalid("activate_at", "请填写生效时间 / Enter when it takes effect") from None
+        raise invalid("activate_at", "请填写生效时间 / Enter when it takes effect") from None
     return at.replace(tzinfo=get_settings().tz) if at.tzinfo is None else at
 
 
 def _summary(zh: str, en: str) -> dict[str, str]:
     if not zh.strip() or not en.strip():
         field = "summary_zh" if not zh.strip() else "summary_en"
-        raise _invalid(field, "请填写中英文变更说明 / Describe the change in Chinese and English")
+        raise invalid(field, "请填写中英文变更说明 / Describe the change in Chinese and English")
     return {"zh": zh.strip()[:500], "en": en.strip()[:500]}
 
 
@@ -372,7 +368,7 @@ async def tiers_draft(page: ProgrammeWrite) -> Response:
         thresholds = {t.value: _int(raw.get(f"threshold_{t.value}"), f"threshold_{t.value}") for t in TIERS[1:]}
         for name, n in thresholds.items():
             if n is None:
-                raise _invalid(f"threshold_{name}", "请填写积分门槛 / Enter the threshold")
+                raise invalid(f"threshold_{name}", "请填写积分门槛 / Enter the threshold")
         benefits = {}
         for t in TIERS:
             share = _decimal(raw.get(f"fee_share_{t.value}") or "1", f"fee_share_{t.value}")
@@ -421,7 +417,7 @@ def _alerts(raw: str) -> list[int]:
     for part in raw.replace(",", ",").replace(",", " ").split():
         value = _int(part, "alerts")
         if value is None or not 1 <= value <= 100:
-            raise _invalid("alerts", "提醒比例为 1 到 100 的整数 / Alerts are whole percents from 1 to 100")
+            raise invalid("alerts", "提醒比例为 1 到 100 的整数 / Alerts are whole percents from 1 to 100")
         out.append(value)
     return sorted(set(out))
 
@@ -438,7 +434,7 @@ def budget_draft(page: ProgrammeWrite, cny: Annotated[str, Form(max_length=16)] 
     try:
         amount = _decimal(cny, "cny")
         if amount is None or amount < 0:
-            raise _invalid("cny", "请填写年度预算(元) / Enter the annual budget in CNY")
+            raise invalid("cny", "请填写年度预算(元) / Enter the annual budget in CNY")
         change = {"budget": {"cny": str(amount), "alerts": _alerts(alerts), "hard_stop": hard_stop == "1"}}
         _propose(page, change, _summary(summary_zh, summary_en), _activate_at(activate_at))
     except AppError as err:
@@ -484,7 +480,7 @@ def template_create(page: ScheduleWrite, owner: Annotated[str, Form(pattern="^(c
     try:
         ident = owner_id.strip()
         if not is_id(ident):
-            raise _invalid("owner_id", "请填写医生或检查资源的编号 / Enter the clinician's or resource's id")
+            raise invalid("owner_id", "请填写医生或检查资源的编号 / Enter the clinician's or resource's id")
         data = {f"{owner}_id": ident, "weekday": _int(weekday, "weekday"), "start": _time(start, "start"),
                 "end": _time(end, "end"), "slot_minutes": _int(slot_minutes, "slot_minutes"),
                 "capacity": _int(capacity, "capacity"), "level": level, "fee_cny": _decimal(fee_cny, "fee_cny")}
@@ -500,7 +496,7 @@ def _time(raw: str, field: str) -> time:
     try:
         return time.fromisoformat(raw.strip())
     except ValueError:
-        raise _invalid(field, "请填写时间,如 08:00 / Enter a time such as 08:00") from None
+        raise invalid(field, "请填写时间,如 08:00 / Enter a time such as 08:00") from None
 
 
 @router.post("/admin/templates/generate")
@@ -540,9 +536,9 @@ def staff_create(page: StaffWrite, username: Annotated[str, Form(max_length=64)]
     try:
         name = username.strip()
         if not name or len(name) < 3 or any(c.isspace() for c in name):
-            raise _invalid("username", "用户名至少 3 个字符,不含空格 / At least 3 characters, no spaces")
+            raise invalid("username", "用户名至少 3 个字符,不含空格 / At least 3 characters, no spaces")
         if len(password) < MIN_PASSWORD:
-            raise _invalid("password", f"临时密码至少 {MIN_PASSWORD} 位 / At least {MIN_PASSWORD} characters")
+            raise invalid("password", f"临时密码至少 {MIN_PASSWORD} 位 / At least {MIN_PASSWORD} characters")
         with writing() as session:
             sid = security.create_staff(session, name, password, role, utc_now())
             record(session, principal.actor(), "security:staff:create", utc_now(), subject_id=sid, role=role)
@@ -572,7 +568,7 @@ def staff_role(page: StaffWrite, staff_id: str, role: Annotated[str, Form(max_le
 
     def change(session: Session, user: dict[str, Any]) -> None:
         if role not in STAFF_ROLES:
-            raise _invalid("role", "请选择角色 / Choose a role")
+            raise invalid("role", "请选择角色 / Choose a role")
         security.set_staff_role(session, user["id"], role)
         record(session, principal.actor(), "security:staff:role", utc_now(), subject_id=user["id"], role=role)
 
@@ -617,10 +613,10 @@ def key_create(page: StaffWrite, name: Annotated[str, Form(max_length=100)],
     form = {"name": name, "role": role, "expires_days": expires_days}
     try:
         if not name.strip():
-            raise _invalid("name", "请填写密钥名称 / Enter the key's name")
+            raise invalid("name", "请填写密钥名称 / Enter the key's name")
         days = _int(expires_days, "expires_days")
         if days is not None and not 1 <= days <= 3650:
-            raise _invalid("expires_days", "有效期为 1 到 3650 天 / 1 to 3650 days")
+            raise invalid("expires_days", "有效期为 1 到 3650 天 / 1 to 3650 days")
         with writing() as session:
             kid, secret = api_keys.create(session, name.strip(), role, utc_now(), expires_days=days)
             record(session, principal.actor(), "security:api_key:create", utc_now(), subject_id=kid, role=role)

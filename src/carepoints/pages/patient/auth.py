@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from carepoints.config import get_settings
 from carepoints.kit.errors import AppError
 from carepoints.kit.time import utc_now
-from carepoints.pages.web import PATIENT, Page, anonymous, patient_page, reading, safe_next, sign_in_patient, writing
+from carepoints.pages.web import PATIENT, Page, anonymous, reading, safe_next, self_page, sign_in_patient, writing
 from carepoints.patients import service as patients
 from carepoints.security import otp
 from carepoints.security.endpoints import send_login_code
@@ -22,7 +22,7 @@ from carepoints.security.errors import ChoosePatientError, DevInboxOffError
 
 router = APIRouter(include_in_schema=False)
 Anonymous = Annotated[Page, Depends(anonymous(PATIENT))]
-SignedIn = Annotated[Page, Depends(patient_page())]
+SignedIn = Annotated[Page, Depends(self_page())]  # the settings are the signed-in patient's own
 
 
 def _ip(request: Request) -> str:

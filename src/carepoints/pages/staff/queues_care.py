@@ -20,8 +20,8 @@ from carepoints.engagement.followups import service as followups
 from carepoints.engagement.followups.schemas import Channel, ResponseCreate, StepState
 from carepoints.kit.errors import AppError
 from carepoints.kit.time import utc_now
-from carepoints.pages.staff.queues_common import FORM_ERRORS, context, form_data, invalid, names
-from carepoints.pages.web import Page, form_errors, reading, staff_page, writing
+from carepoints.pages.staff.queues_common import FORM_ERRORS, context, form_data, names
+from carepoints.pages.web import Page, form_errors, invalid, questionnaire_answers, reading, staff_page, writing
 
 router = APIRouter(include_in_schema=False)
 
@@ -106,30 +106,6 @@ def followup_step(page: Annotated[Page, Depends(staff_page("followups:write"))],
     return _step_page(page, step_id, answers={})
 
 
-def _answers(questions: list[dict[str, Any]], form: FormData) -> dict[str, Any]:
-    """The form's answers by question type (a blank answer is left out: the service says if it was required)."""
-    out: dict[str, Any] = {}
-    for q in questions:
-        qid, kind = str(q["id"]), q["type"]
-        if kind == "multi":
-            chosen = [str(v) for v in form.getlist(f"q_{qid}") if isinstance(v, str)]
-            if chosen:
-                out[qid] = chosen
-            continue
-        raw = form.get(f"q_{qid}")
-        if not isinstance(raw, str) or not raw.strip():
-            continue
-        if kind == "number":
-            try:
-                value = float(raw.strip())
-            except ValueError:
-                raise invalid(qid, "请填写数字 / Enter a number") from None
-            out[qid] = int(value) if value.is_integer() else value
-        else:
-            out[qid] = raw.strip()[:2000]
-    return out
-
-
 @router.post("/staff/followups/{step_id}")
 def record_followup(page: Annotated[Page, Depends(staff_page("followups:write"))], step_id: str,
                     form: Annotated[FormData, Depends(form_data)]) -> Response:
@@ -140,7 +116,7 @@ def record_followup(page: Annotated[Page, Depends(staff_page("followups:write"))
         questions = followups.step_view(session, step_id, utc_now())["questionnaire"]["questions"]
     raw = {str(q["id"]): form.getlist(f"q_{q['id']}") for q in questions}
     try:
-        answers = _answers(questions, form)
+        answers = questionnaire_answers(questions, form)
         with writing() as session:
             doc, _created = responses.answer_step(session, step_id, ResponseCreate(
                 answers=answers, channel=Channel.phone), page.principal.actor(), utc_now())

@@ -10,7 +10,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from carepoints.kit.errors import AppError, ValidationFailedError
+from carepoints.kit.errors import AppError
 from carepoints.pages.web import Page
 from carepoints.patients import service as patients
 
@@ -127,10 +127,6 @@ def context(page: Page, **values: Any) -> dict[str, Any]:
     flash = done(page, page.request.query_params.get("done"))
     return {"label": lambda group, code: label(page, group, code), "flash": flash, "message": flash, "kind": "ok",
             **values}
-
-
-def invalid(field: str, msg: str) -> ValidationFailedError:
-    return ValidationFailedError(fields=[{"loc": [field], "msg": msg}])
 
 
 async def form_data(request: Request) -> FormData:

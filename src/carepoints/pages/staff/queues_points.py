@@ -17,8 +17,8 @@ from carepoints.kit.errors import AppError
 from carepoints.kit.ids import is_id
 from carepoints.kit.time import utc_now
 from carepoints.operations import adjustments, appeals
-from carepoints.pages.staff.queues_common import FORM_ERRORS, context, invalid, names
-from carepoints.pages.web import Page, form_errors, reading, staff_page, writing
+from carepoints.pages.staff.queues_common import FORM_ERRORS, context, names
+from carepoints.pages.web import Page, form_errors, invalid, reading, staff_page, writing
 from carepoints.patients import service as patients
 from carepoints.patients.errors import PatientNotFoundError
 from carepoints.rules import service as rules

@@ -13,8 +13,8 @@ from carepoints.enrolment import identity, merge
 from carepoints.kit.errors import AppError
 from carepoints.kit.time import utc_now
 from carepoints.operations import fraud
-from carepoints.pages.staff.queues_common import FORM_ERRORS, context, invalid, names
-from carepoints.pages.web import Page, form_errors, reading, staff_page, writing
+from carepoints.pages.staff.queues_common import FORM_ERRORS, context, names
+from carepoints.pages.web import Page, form_errors, invalid, reading, staff_page, writing
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,0 +1,100 @@
+"""The staff front desk in Chromium (desktop): find a patient and open the summary, register them
+on site, check another in (HTMX row swap), enter a paper sheet line, verify a coupon and a
+clinician's follow-up booking, with screenshots of each; a PostgreSQL smoke run of a coupon
+verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from carepoints.kit.time import utc_now
+from tests.e2e.conftest import Server
+from tests.e2e.helpers import axe_check, login_staff, shot, submit
+from tests.pages.test_staff_desk import book, hospital, patient, today_session
+from tests.rewards.kit import add_reward, redeem
+
+
+def test_front_desk_flows(server: Server, desktop: Any) -> None:
+    now = utc_now()
+    first, second = patient(now, 21), patient(now, 22)
+    ids = hospital()
+    sess = today_session(ids["clinician"])
+    booked = book(second, sess["id"], now)
+    add_reward(now, code="e2e-ct", names={"zh": "CT检查券", "en": "CT coupon"}, points=10)
+    code = redeem(first, "e2e-ct", now)["coupon_code"]
+    login_staff(desktop, server, "frontdesk")
+
+    desktop.goto(f"{server.url}/staff/patients")
+    desktop.select_option("#f-by", "card")
+    desktop.fill("#f-q", "CARD0021")
+    submit(desktop, "[data-lookup] button[type=submit]")
+    assert desktop.locator(f"[data-results] tr[data-patient='{first}']").count() == 1
+    shot(desktop, "desk-patients")
+    submit(desktop, f"tr[data-patient='{first}'] a")
+    assert desktop.locator("[data-balance]").count() == 1
+    axe_check(desktop)
+    shot(desktop, "desk-patient")
+
+    submit(desktop, f"a[href='/staff/register?patient={first}']")
+    desktop.select_option("#f-session_id", sess["id"])
+    submit(desktop, "[data-register] button[type=submit]")
+    assert desktop.locator("[data-registered][data-status=checked_in]").count() == 1
+    shot(desktop, "desk-register")
+
+    desktop.goto(f"{server.url}/staff/checkin")
+    desktop.fill("#f-q", "13812340022")
+    submit(desktop, "[data-find] button[type=submit]")
+    row = desktop.locator(f"tr[data-appointment='{booked['id']}']")
+    row.locator("button[type=submit]").click()  # HTMX: the row is swapped
+    desktop.wait_for_selector(f"tr[data-appointment='{booked['id']}'][data-status=checked_in]")
+    assert desktop.locator("[data-on-time]").count() == 1
+    axe_check(desktop)
+    shot(desktop, "desk-checkin")
+
+    desktop.goto(f"{server.url}/staff/offline")
+    desktop.fill("#f-patient", "13812340021")
+    desktop.select_option("#f-behaviour", "lecture.attended")
+    desktop.fill("#f-sheet_ref", "2026-讲座-01")
+    desktop.fill("#f-ref", "L-01")
+    submit(desktop, "[data-offline] button[type=submit]")
+    assert desktop.locator("[data-outcome]").count() == 1
+    axe_check(desktop)
+    shot(desktop, "desk-offline")
+
+    desktop.goto(f"{server.url}/staff/coupons")
+    desktop.fill("#f-code", code)  # a QR scanner types the code
+    desktop.press("#f-code", "Enter")
+    desktop.wait_for_selector(f"[data-verified='{code}']")
+    axe_check(desktop)
+    shot(desktop, "desk-coupons")
+    desktop.fill("#f-code", code)
+    submit(desktop, "[data-verify] button[type=submit]")
+    assert desktop.locator("[data-error='rewards.coupon_used']").count() == 1
+    shot(desktop, "desk-coupon-used")
+
+
+def test_follow_up_booking(server: Server, desktop: Any) -> None:
+    now = utc_now()
+    patient(now, 23)
+    user = login_staff(desktop, server, "clinician")
+    mine = hospital(user["id"])
+    sess = today_session(mine["clinician"])
+    desktop.goto(f"{server.url}/staff/followup-booking")
+    desktop.fill("#f-patient", "13812340023")
+    desktop.select_option("#f-session_id", sess["id"])
+    submit(desktop, "[data-followup] button[type=submit]")
+    assert desktop.locator("[data-booked]").count() == 1
+    axe_check(desktop)
+    shot(desktop, "desk-followup")
+
+
+def test_pg_smoke_verify(pg_server: Server, desktop: Any) -> None:
+    now = utc_now()
+    pid = patient(now, 24)
+    add_reward(now, code="pg-desk", points=10)
+    code = redeem(pid, "pg-desk", now)["coupon_code"]
+    login_staff(desktop, pg_server, "frontdesk")
+    desktop.goto(f"{pg_server.url}/staff/coupons")
+    desktop.fill("#f-code", code)
+    submit(desktop, "[data-verify] button[type=submit]")
+    assert desktop.locator(f"[data-verified='{code}']").count() == 1
