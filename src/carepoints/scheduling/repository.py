@@ -121,15 +121,21 @@ def free_counts(conn: Connection, session_ids: Sequence[str], not_before: dateti
 
 
 def open_sessions(conn: Connection, now: datetime, day: date | None, department_id: str | None,
-                  clinician_id: str | None) -> list[RowMapping]:
-    """Sessions open for booking now: released, not cancelled, not yet over."""
+                  clinician_id: str | None, *, staff_user_id: str | None = None) -> list[RowMapping]:
+    """Sessions open for booking now: released, not cancelled, not yet over. With
+    `staff_user_id`: that clinician's own sessions not yet over, released or not (the
+    follow-up booking a clinician makes ahead of release)."""
     stmt = (select(sessions, departments.c.code.label("department_code"), departments.c.name_zh.label("department_zh"),
                    departments.c.name_en.label("department_en"), clinicians.c.name.label("clinician_name"),
                    resources.c.name.label("resource_name"), resources.c.modality)
             .join(departments, departments.c.id == sessions.c.department_id)
             .outerjoin(clinicians, clinicians.c.id == sessions.c.clinician_id)
             .outerjoin(resources, resources.c.id == sessions.c.resource_id)
-            .where(sessions.c.status == "open", sessions.c.release_at <= now, sessions.c.ends_at > now))
+            .where(sessions.c.status == "open", sessions.c.ends_at > now))
+    if staff_user_id is None:
+        stmt = stmt.where(sessions.c.release_at <= now)
+    else:
+        stmt = stmt.where(clinicians.c.staff_user_id == staff_user_id)
     if day is not None:
         stmt = stmt.where(sessions.c.day == day)
     if department_id is not None:

@@ -27,7 +27,7 @@ from carepoints.kit.errors import AppError, ValidationFailedError
 from carepoints.kit.ids import is_id, new_id, request_digest
 from carepoints.kit.money import cny, to_fen
 from carepoints.kit.outbox import enqueue_many
-from carepoints.kit.time import local_date
+from carepoints.kit.time import as_utc, local_date
 from carepoints.patients import proxies
 from carepoints.patients import service as patients
 from carepoints.patients.errors import PatientNotFoundError
@@ -212,6 +212,14 @@ def list_sessions(session: Session, now: datetime, *, day: date | None = None, d
     rows = repo.open_sessions(_conn(session), now, day, department, clinician)
     free = repo.free_counts(_conn(session), [r["id"] for r in rows], now)
     return [_session_doc(r, free[r["id"]]) for r in rows]
+
+
+def clinician_sessions(session: Session, staff_user_id: str, now: datetime) -> list[dict[str, Any]]:
+    """A clinician's (by their staff user) own future sessions, released or not, with free slots
+    per pool: where they may book a patient's follow-up (book_follow_up)."""
+    rows = repo.open_sessions(_conn(session), now, None, None, None, staff_user_id=staff_user_id)
+    free = repo.free_counts(_conn(session), [r["id"] for r in rows], now)
+    return [{**_session_doc(r, free[r["id"]]), "released": as_utc(r["release_at"]) <= now} for r in rows]
 
 
 # --- booking ---------------------------------------------------------------------------

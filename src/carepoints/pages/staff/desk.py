@@ -466,14 +466,9 @@ def verify_coupon(page: Verify, code: Annotated[str, Form(max_length=64)]) -> Re
 # --- the clinician's follow-up booking --------------------------------------------------------
 
 def _own_sessions(page: Page, now: datetime) -> list[dict[str, Any]]:
-    """The clinician's own sessions open for booking (released ones, from the scheduling service)."""
-    me = _principal(page).id
+    """The clinician's own future sessions, also those not yet open to the public."""
     with reading() as session:
-        found = service.list_sessions(session, now)
-        mine = {s["clinician"] for s in found if s["clinician"]}
-        owners = {cid: service.catalogue_entry(session, "clinician", cid) for cid in mine}
-    return [s for s in found if s["clinician"] and (o := owners.get(s["clinician"])) is not None
-            and o["staff_user_id"] == me]
+        return service.clinician_sessions(session, _principal(page).id, now)
 
 
 def _followup_page(page: Page, status: int = 200, **values: Any) -> Response:
