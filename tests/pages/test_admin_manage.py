@@ -217,6 +217,13 @@ def test_templates_create_and_generate(db: Db) -> None:
     again = client.submit("/admin/templates/generate", {})
     assert again.headers["location"].endswith("generated=0")
     refused(client.submit("/admin/templates/generate", {}, csrf=False), 403, "pages.csrf_failed")
+    # stopping a template: no more sessions from it, and a second stop is 404
+    tid = re.search(r'action="/admin/templates/([0-9a-f-]{36})/deactivate"', page.text)
+    assert tid
+    done(client.submit(f"/admin/templates/{tid.group(1)}/deactivate", {}), "/admin/templates?done=template_stopped")
+    assert "08:00–12:00" not in client.get("/admin/templates").text
+    refused(client.submit(f"/admin/templates/{tid.group(1)}/deactivate", {}), 404, "scheduling.template_not_found")
+    refused(client.submit(f"/admin/templates/{UNKNOWN}/deactivate", {}), 404, "scheduling.template_not_found")
 
 
 def _staff_row(html: str, username: str) -> str:

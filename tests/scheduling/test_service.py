@@ -410,6 +410,24 @@ def test_generate_sessions_from_templates(hospital: Hospital) -> None:
             local(date(2026, 6, 17), "08:00")
 
 
+def test_a_stopped_template_generates_nothing_more(hospital: Hospital) -> None:
+    with write_tx() as s:
+        tpl = sch.create_template(s, TemplateCreate(clinician_id=hospital.clinicians[0], weekday=3, start=time(8),
+                                                    end=time(12), slot_minutes=15, fee_cny=Decimal("25")), NOW)
+    with write_tx() as s:
+        assert sch.generate_sessions(s, NOW, 7) == 1
+    with write_tx() as s:
+        assert sch.deactivate_template(s, tpl["id"]) == {"id": tpl["id"], "active": False}
+    with write_tx() as s:
+        assert sch.generate_sessions(s, NOW, 14) == 0  # the second Wednesday is not made
+        assert [t["id"] for t in sch.templates(s)] == []
+    with pytest.raises(AppError) as info, write_tx() as s:
+        sch.deactivate_template(s, tpl["id"])
+    assert info.value.code == "scheduling.template_not_found"
+    with read_tx() as s:
+        assert len(s.scalars(select(ClinicSession)).all()) == 1  # the session already made stays
+
+
 def test_an_exam_on_a_resource_emits_exam_attended(hospital: Hospital) -> None:
     with write_tx() as s:
         ct = sch.create_resource(s, ResourceCreate(department_id=hospital.department, code="ct1", modality="ct",

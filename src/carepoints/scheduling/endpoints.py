@@ -92,6 +92,13 @@ def create_template(body: TemplateCreate, _p: Principal = Depends(require("sched
         return JSON(service.create_template(session, body, utc_now()), status_code=201)
 
 
+@router.post("/session-templates/{template_id}/deactivate")
+def deactivate_template(template_id: str, _p: Principal = Depends(require("schedule:write"))) -> JSON:
+    """Stop a weekly template: no more sessions are generated from it (those made stay)."""
+    with write_tx() as session:
+        return JSON(service.deactivate_template(session, template_id))
+
+
 @router.get("/sessions")
 def list_sessions(date: date | None = Query(None), department: str | None = Query(None, max_length=36),
                   clinician: str | None = Query(None, max_length=36),

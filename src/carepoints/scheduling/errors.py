@@ -10,6 +10,11 @@ class SessionNotFoundError(NotFoundError):
     message = "未找到该出诊安排 / Session not found"
 
 
+class TemplateNotFoundError(NotFoundError):
+    code = "scheduling.template_not_found"
+    message = "未找到该排班模板(或已停用) / Session template not found (or no longer active)"
+
+
 class SlotNotFoundError(NotFoundError):
     code = "scheduling.slot_not_found"
     message = "未找到该号源 / Slot not found"

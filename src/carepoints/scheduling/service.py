@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -57,6 +58,7 @@ from carepoints.scheduling.errors import (
     SlotNotAvailableError,
     SlotNotFoundError,
     SlotTakenError,
+    TemplateNotFoundError,
 )
 from carepoints.scheduling.models import LIVE
 from carepoints.scheduling.schemas import (
@@ -491,6 +493,17 @@ def create_template(session: Session, data: TemplateCreate, now: datetime) -> di
            "created_at": now}
     repo.add(conn, repo.templates, row)
     return {k: v for k, v in row.items() if k not in ("created_at", "fee_fen")} | {"fee_cny": cny(row["fee_fen"])}
+
+
+def deactivate_template(session: Session, template_id: str) -> dict[str, Any]:
+    """Stop a template (one guarded UPDATE on active): generate-sessions makes no more sessions
+    from it; those already made stay. 404 for an unknown or already stopped template."""
+    done = _conn(session).execute(update(repo.templates).where(repo.templates.c.id == template_id,
+                                                              repo.templates.c.active.is_(True))
+                                  .values(active=False)).rowcount if is_id(template_id) else 0
+    if not done:
+        raise TemplateNotFoundError()
+    return {"id": template_id, "active": False}
 
 
 WAITING = repo.WAITING  # waitlist states still in line (waiting, or offered a slot)

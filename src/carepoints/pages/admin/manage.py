@@ -54,6 +54,7 @@ DONE: dict[str, tuple[str, str]] = {
     "drafted": ("已生成草稿,需另一位管理员在“待审批变更”中批准后生效",
                 "Draft created: a second administrator approves it under Drafts to approve"),
     "template_created": ("排班模板已添加", "Template added"),
+    "template_stopped": ("排班模板已停用,不再生成新的出诊", "Template stopped: no more sessions from it"),
     "staff_created": ("员工账号已创建,请当面告知临时密码",
                       "Staff user created: hand over the temporary password in person"),
     "role_changed": ("角色已修改", "Role changed"),
@@ -497,6 +498,14 @@ def _time(raw: str, field: str) -> time:
         return time.fromisoformat(raw.strip())
     except ValueError:
         raise invalid(field, "请填写时间,如 08:00 / Enter a time such as 08:00") from None
+
+
+@router.post("/admin/templates/{template_id}/deactivate")
+def template_deactivate(page: ScheduleWrite, template_id: str) -> Response:
+    """Stop a template (scheduling.service.deactivate_template): no more sessions from it."""
+    with writing() as session:
+        scheduling.deactivate_template(session, template_id)
+    return page.redirect("/admin/templates?done=template_stopped")
 
 
 @router.post("/admin/templates/generate")
