@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
@@ -379,20 +380,10 @@ async def save_rule(page: Annotated[Page, Depends(_WRITE)], rule_code: str, requ
     index = next(i for i, r in enumerate(programme.rules) if r.code == rule_code)
     document = programme.model_dump(mode="json", by_alias=True, exclude={"effective_from"})
     document["rules"][index] = edited
-    try:
-        if errors or activate_at is None:
-            raise _invalid(errors)
-        with writing() as session:
-            doc = governance.propose(session, page.principal.actor(), summary=summary, activate_at=activate_at,
-                                     now=utc_now(), document=document)
-    except AppError as err:
-        if err.status_code not in FORM_ERRORS:
-            raise
-        fields = errors or _mapped(err, ["document", "rules", index], new_index)
-        if err.code.startswith("programme.activate"):
-            fields["activate_at"] = err.message
-        return _render_rule(page, version, rule, err.status_code, form=form, errors=fields, error=err.to_dict())
-    return page.redirect(f"/admin/drafts/{doc['id']}?done=created")
+    return _propose(page, document, summary, activate_at, errors,
+                    lambda err: _mapped(err, ["document", "rules", index], new_index),
+                    lambda status, fields, err: _render_rule(page, version, rule, status, form=form, errors=fields,
+                                                             error=err.to_dict()))
 
 
 # --- the programme settings as a form -----------------------------------------------------
@@ -448,6 +439,18 @@ async def save_settings(page: Annotated[Page, Depends(_WRITE)], request: Request
                               "duration_hours": values["suspension_duration_hours"],
                               "consecutive": bool(form.get("suspension_consecutive"))}
     document["settings"] = settings
+    return _propose(page, document, summary, activate_at, errors,
+                    lambda err: _mapped(err, ["document", "settings"]),
+                    lambda status, fields, err: _render_settings(page, version, programme, status, form=form,
+                                                                 errors=fields, error=err.to_dict()))
+
+
+def _propose(page: Page, document: dict[str, Any], summary: dict[str, str], activate_at: datetime | None,
+             errors: dict[str, str], mapped: Callable[[AppError], dict[str, str]],
+             rerender: Callable[[int, dict[str, str], AppError], Response]) -> Response:
+    """Save the edited programme as a draft (governance.propose, as the API's draft endpoint) and
+    go to it; a refusal re-renders the form with the messages beside their fields."""
+    assert page.principal is not None  # noqa: S101 - signed in (staff_page)
     try:
         if errors or activate_at is None:
             raise _invalid(errors)
@@ -457,11 +460,10 @@ async def save_settings(page: Annotated[Page, Depends(_WRITE)], request: Request
     except AppError as err:
         if err.status_code not in FORM_ERRORS:
             raise
-        fields = errors or _mapped(err, ["document", "settings"])
+        fields = errors or mapped(err)
         if err.code.startswith("programme.activate"):
             fields["activate_at"] = err.message
-        return _render_settings(page, version, programme, err.status_code, form=form, errors=fields,
-                                error=err.to_dict())
+        return rerender(err.status_code, fields, err)
     return page.redirect(f"/admin/drafts/{doc['id']}?done=created")
 
 
