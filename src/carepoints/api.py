@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from carepoints.analytics.endpoints import router as analytics
 from carepoints.engagement.care.endpoints import router as care
 from carepoints.engagement.community.endpoints import router as community
 from carepoints.engagement.followups.endpoints import router as followups
@@ -53,3 +54,4 @@ router.include_router(fraud)  # (ops.fraud) fraud review queue, earning freezes
 router.include_router(wechat)  # (ops.wechat) WeChat binding and login
 # (ops.alliance routers)
 router.include_router(alliance)  # (ops.alliance) alliances, institution systems, patient links
+router.include_router(analytics)  # (analytics) dashboards: KPIs, care list, equity, experiments; CSV / Excel

@@ -131,6 +131,17 @@ class Settings(BaseSettings):
     # retention periods per kind of record, "kind=days,kind=days" (kit/retention.py; unset kinds keep their default)
     retention_days: str = Field(default="", max_length=2000,
                                 pattern=r"^\s*$|^\s*[a-z][a-z0-9_.]*\s*=\s*\d{1,6}\s*(,\s*[a-z][a-z0-9_.]*\s*=\s*\d{1,6}\s*)*,?\s*$")
+    # (analytics settings)
+    # lower bounds of the age bands after the first (<18, 18-29, ..., >=80), comma-separated years
+    analytics_age_bands: str = Field(default="18,30,40,50,60,70,80", pattern=r"^\s*\d{1,3}(\s*,\s*\d{1,3})*\s*$")
+    # `rollup-analytics` re-rolls this many closed days before today on every run (late events, status
+    # changes), besides any older day that new ledger entries touched
+    analytics_rerun_days: int = Field(default=7, ge=1, le=400)
+    # a dashboard range may span at most this many days
+    analytics_max_range_days: int = Field(default=1100, ge=31, le=3700)
+    # the cost-benefit panel's unit values in CNY: a no-show avoided, a follow-up completed
+    analytics_value_no_show_avoided: str = Field(default="50", pattern=r"^\d{1,7}(\.\d{1,2})?$")
+    analytics_value_followup_completed: str = Field(default="30", pattern=r"^\d{1,7}(\.\d{1,2})?$")
     # (trust.auth settings)
     # patient tokens (phone + one-time code) live this long (staff: token_ttl_seconds)
     patient_token_ttl_seconds: int = Field(default=2 * 3600, ge=60, le=24 * 3600)

@@ -1,5 +1,6 @@
 """Every domain's models, so that Alembic sees one metadata."""
 
+from carepoints.analytics.models import RollupState
 from carepoints.audit.models import AuditEntry, AuditPurgeGate, AuditSeal
 from carepoints.engagement.care.models import CareAlert
 from carepoints.engagement.community.models import CommunityPost, Invite, InviteCode, Photo, PhotoTask
@@ -175,6 +176,7 @@ __all__ = [
     "Review",
     "Reward",
     "RewardUsage",
+    "RollupState",
     "SentMark",
     "SessionTemplate",
     "Slot",

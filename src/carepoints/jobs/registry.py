@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from carepoints.analytics import rollup as analytics
 from carepoints.audit import tasks as audit_tasks
 from carepoints.config import get_settings
 from carepoints.engagement.followups import tasks as followups
@@ -94,6 +95,8 @@ JOBS: dict[str, Callable[[datetime], dict[str, Any]]] = {
     "announce-programme": governance.announce_programme,
     # (ops.fraud jobs)
     "detect-fraud": fraud.detect,
+    # (analytics jobs)
+    "rollup-analytics": analytics.rollup_analytics,
 }
 
 # Fixed local times (hour, minute) or an interval, never "at start-up".
@@ -122,6 +125,8 @@ SCHEDULE: dict[str, tuple[int, int] | timedelta] = {
     "announce-programme": timedelta(minutes=5),
     # (ops.fraud schedule)
     "detect-fraud": timedelta(minutes=10),
+    # (analytics schedule)
+    "rollup-analytics": (2, 15),  # yesterday, after the night's expiry run; re-rolls recent days
 }
 
 

@@ -127,6 +127,12 @@ PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"alliance:write", "alliance
 PERMISSIONS[Role.frontdesk] = PERMISSIONS[Role.frontdesk] | {"alliance:link"}
 PERMISSIONS[Role.integration] = PERMISSIONS[Role.integration] | {"alliance:link"}
 
+# (analytics permissions)
+# dashboards and exports are the programme admin's and the auditor's; the care list is the care team's
+# (care:read); experiments are run by admins and read by auditors
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"analytics:read", "experiments:read", "experiments:write"}
+PERMISSIONS[Role.auditor] = PERMISSIONS[Role.auditor] | {"analytics:read", "experiments:read"}
+
 # (trust.auth) what a patient may do for themself; a route naming another patient answers 404
 PATIENT = frozenset({"points:read", "schedule:read", "appointments:read", "appointments:write",
                      "rewards:read", "redemptions:write", "health:read", "health:write",
