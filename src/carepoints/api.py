@@ -14,6 +14,7 @@ from carepoints.enrolment.identity_endpoints import router as identity
 from carepoints.enrolment.merge_endpoints import router as merges
 from carepoints.enrolment.privacy_endpoints import router as privacy
 from carepoints.events.endpoints import router as events
+from carepoints.experiments.endpoints import router as experiments
 from carepoints.notifications.endpoints import router as notifications
 from carepoints.operations.adjustment_endpoints import router as adjustments
 from carepoints.operations.appeal_endpoints import router as appeals
@@ -55,3 +56,4 @@ router.include_router(wechat)  # (ops.wechat) WeChat binding and login
 # (ops.alliance routers)
 router.include_router(alliance)  # (ops.alliance) alliances, institution systems, patient links
 router.include_router(analytics)  # (analytics) dashboards: KPIs, care list, equity, experiments; CSV / Excel
+router.include_router(experiments)  # (experiments) A/B tests of rules: create, start, stop, assignment

@@ -25,6 +25,7 @@ from carepoints.enrolment.models import (
     PatientVerification,
 )
 from carepoints.events.models import Event
+from carepoints.experiments.models import Experiment
 from carepoints.fhir_ingest.models import FhirResource
 from carepoints.jobs.models import JobRun
 from carepoints.kit.db import Base
@@ -123,6 +124,7 @@ __all__ = [
     "EducationLabel",
     "Erasure",
     "Event",
+    "Experiment",
     "ExternalId",
     "FeeOffset",
     "FhirResource",

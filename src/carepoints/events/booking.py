@@ -113,6 +113,8 @@ def book(poster: Poster, store: StateStore, programmes: ProgrammeSet, patient_id
     outcome = {"event_id": view.id, "duplicate": False, "awards": awards,
                "notices": [{"code": n.code, "message": n.message} for n in decision.notices],
                "balance": poster.wallet(wallet_id).balance}
+    if decision.experiments:  # the experiment variants it was judged under (experiments)
+        outcome["experiments"] = decision.experiments
     effects = {
         "event_id": view.id, "version": decision.version, "transfers": transfers,
         "counters": [[k, d] for k, (d, _c) in decision.counters.items()],

@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from carepoints.experiments.assign import Arm
+from carepoints.experiments.schemas import RuleOverride
 from carepoints.rules.programme import (
     AttrCompareCondition,
     AttrCondition,
@@ -75,6 +77,7 @@ class PatientState:
     runs: dict[str, list[tuple[date, date]]] = field(default_factory=dict)  # maximal runs of counted days
     no_shows: list[NoShowRec] = field(default_factory=list)
     suspensions: list[SuspensionRec] = field(default_factory=list)
+    arms: list[Arm] = field(default_factory=list)  # experiments the patient is in (rules.state loads them)
 
     def suspended_at(self, at: datetime) -> SuspensionRec | None:
         for s in self.suspensions:
@@ -109,6 +112,7 @@ class Decision:
     suspension: SuspensionRec | None = None
     suspension_previous_end: datetime | None = None  # when this event extended a suspension
     streak_units: dict[str, int] = field(default_factory=dict)  # rule -> streak units this event accounts for
+    experiments: list[dict[str, str]] = field(default_factory=list)  # {code, variant} of the arms that scored it
 
     def bump(self, key: str, delta: int, cap: int | None) -> None:
         old = self.counters.get(key)
@@ -138,6 +142,8 @@ class CompiledProgramme:
         # (rule, day) -> the keys of the rule's limits that depend on the day only (None for
         # once-per-attribute limits); events of the same days share them.
         self.day_limit_keys: dict[tuple[str, date], tuple[tuple[str | None, LimitSpec], ...]] = {}
+        # (rule, experiment override) -> the rule as overridden and its limits by kind
+        self.overridden: dict[tuple[str, RuleOverride], tuple[Rule, dict[str, LimitSpec]]] = {}
         self.replay_groups = replay_groups(self)
 
 
@@ -477,6 +483,10 @@ def evaluate(programmes: ProgrammeSet, raw: EventView, state: PatientState, now:
     ev = effective(raw)
     day = ev.occurred_at.astimezone(prog.tz).date()
     rules = [r for r in prog.rules.get(ev.type, ()) if _valid_on(r, day)]
+    overrides = _arms_in_force(prog, ev, state, decision) if state.arms else {}
+    capped: dict[str, dict[str, LimitSpec]] = {}
+    if overrides:
+        rules, capped = _apply_overrides(prog, rules, overrides)
     if ev.type == "appointment.no_show":
         _judge_no_show(prog, ev, state, decision)
     elif ev.type == "appointment.attended" and settings.suspension.consecutive:
@@ -488,6 +498,8 @@ def evaluate(programmes: ProgrammeSet, raw: EventView, state: PatientState, now:
 
     multiplier = 1
     for m in prog.multipliers.get(ev.type, ()):
+        if m.code in overrides and overrides[m.code].enabled is False:
+            continue
         if _valid_on(m, day) and all(condition_holds(c, ev, state, prog) for c in m.conditions):
             multiplier *= m.multiplier or 1
 
@@ -529,6 +541,8 @@ def evaluate(programmes: ProgrammeSet, raw: EventView, state: PatientState, now:
         if points > 0:
             points *= multiplier
         limits = rule_limits(prog, rule, ev, day)
+        if rule.code in capped:  # an experiment's cap: same counters, another limit
+            limits = [(key, capped[rule.code].get(lim.kind, lim)) for key, lim in limits]
         for key, lim in limits:
             room = lim.cap - current(key)
             need = points if lim.points and points > 0 else 1
@@ -582,6 +596,49 @@ def evaluate(programmes: ProgrammeSet, raw: EventView, state: PatientState, now:
             text = first.unmet.zh if first.unmet else f"未满足「{first.names.zh}」的积分条件"
             decision.notices.append(Notice("rules.condition_not_met", text))
     return decision
+
+
+def _arms_in_force(prog: CompiledProgramme, ev: EventView, state: PatientState,
+                   decision: Decision) -> dict[str, RuleOverride]:
+    """The overrides of the patient's arms in force at the event whose experiments touch a
+    rule scoring it; those arms (control ones too) are recorded on the decision, so the
+    outcome shows which variant an award was judged under."""
+    codes = {r.code for r in prog.rules.get(ev.type, ())} | {m.code for m in prog.multipliers.get(ev.type, ())}
+    out: dict[str, RuleOverride] = {}
+    for arm in state.arms:
+        if arm.holds(ev.occurred_at) and arm.covers & codes:
+            decision.experiments.append({"code": arm.experiment, "variant": arm.variant})
+            out.update(arm.overrides)
+    return out
+
+
+def _apply_overrides(prog: CompiledProgramme, rules: list[Rule], overrides: dict[str, RuleOverride],
+                     ) -> tuple[list[Rule], dict[str, dict[str, LimitSpec]]]:
+    """The rules as the patient's variants change them (disabled ones left out), and the
+    limits (by kind) of those whose daily cap changed. A daily cap changes only where the rule
+    has one (the counters are the same; experiments refuse others at creation)."""
+    out: list[Rule] = []
+    capped: dict[str, dict[str, LimitSpec]] = {}
+    for rule in rules:
+        ov = overrides.get(rule.code)
+        if ov is None:
+            out.append(rule)
+            continue
+        if ov.enabled is False:
+            continue
+        hit = prog.overridden.get((rule.code, ov))
+        if hit is None:
+            changed = rule
+            if ov.points is not None:
+                changed = changed.model_copy(update={"points": ov.points})
+            if ov.daily_points is not None and rule.limits.daily_points is not None:
+                changed = changed.model_copy(update={"limits": rule.limits.model_copy(
+                    update={"daily_points": ov.daily_points})})
+            hit = prog.overridden[(rule.code, ov)] = (changed, {s.kind: s for s in limit_specs(changed)})
+        out.append(hit[0])
+        if ov.daily_points is not None:
+            capped[rule.code] = hit[1]
+    return out, capped
 
 
 def _valid_on(rule: Rule, day: date) -> bool:

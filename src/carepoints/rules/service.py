@@ -20,6 +20,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from carepoints.config import get_settings
+from carepoints.experiments import service as experiments
 from carepoints.kit.bulk import fetch
 from carepoints.kit.time import utc_now
 from carepoints.rules.engine import EPOCH, CompiledProgramme, ProgrammeSet
@@ -106,3 +107,12 @@ def programmes(session: Session) -> ProgrammeSet:
 
 def current_settings(session: Session, at: datetime | None = None) -> CompiledProgramme:
     return programmes(session).at(at or utc_now())
+
+
+def rule_shapes(session: Session) -> dict[str, experiments.RuleShape]:
+    """The active rules of the newest version, as experiments may override them."""
+    return {r.code: experiments.RuleShape(r.points, r.multiplier is not None, r.limits.daily_points is not None)
+            for r in programmes(session).latest.programme.rules if r.status == "active"}
+
+
+experiments.use_rule_catalogue(rule_shapes)  # experiments sit below rules: they ask through this

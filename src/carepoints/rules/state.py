@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
+from carepoints.experiments import service as experiments
 from carepoints.kit.bulk import as_date, as_datetime, fetch, insert_rows, marks, update_rows, values_clause
 from carepoints.kit.db import table
 from carepoints.rules.engine import (
@@ -79,12 +80,15 @@ class StateStore:
              run_windows: dict[str, tuple[date, date]], groups: set[str], no_shows: bool) -> None:
         """Fill the given states (consent, tier already set) from the database:
         exactly the counters the batch can touch, the streak runs around each
-        patient's days, suspensions and (when needed) counted no-shows."""
+        patient's days, suspensions, (when needed) counted no-shows, and the
+        experiment arms of those with a research consent."""
         conn = self.conn
         ids = list(patients)
         self.states.update(patients)
         if not ids:
             return
+        for pid, arms in experiments.arms(conn, ids).items():
+            patients[pid].arms = arms
         dialect = conn.dialect.name
         if counter_keys:
             pairs = sorted(counter_keys)
