@@ -1,6 +1,10 @@
 """Every domain's models, so that Alembic sees one metadata."""
 
+from carepoints.analytics.care import CareDaily, PublicHealthFacts
+from carepoints.analytics.cubes import VisitPeriod
 from carepoints.analytics.models import RollupState
+from carepoints.analytics.points_rollup import ActiveDaily, ActivePeriod, Participation, PointsDaily
+from carepoints.analytics.visits import VisitPatients, VisitsDaily
 from carepoints.audit.models import AuditEntry, AuditPurgeGate, AuditSeal
 from carepoints.engagement.care.models import CareAlert
 from carepoints.engagement.community.models import CommunityPost, Invite, InviteCode, Photo, PhotoTask
@@ -93,6 +97,8 @@ metadata = Base.metadata
 
 __all__ = [
     "Account",
+    "ActiveDaily",
+    "ActivePeriod",
     "Adjustment",
     "AdjustmentOperatorDay",
     "Alliance",
@@ -106,6 +112,7 @@ __all__ = [
     "AuditSeal",
     "BudgetYear",
     "CareAlert",
+    "CareDaily",
     "Checkpoint",
     "CheckupBooking",
     "CheckupDay",
@@ -153,6 +160,7 @@ __all__ = [
     "NoShow",
     "OtpCode",
     "OutboxMessage",
+    "Participation",
     "Patient",
     "PatientAdvisor",
     "PatientCondition",
@@ -163,12 +171,14 @@ __all__ = [
     "PatientVerification",
     "Photo",
     "PhotoTask",
+    "PointsDaily",
     "Preference",
     "ProfileItem",
     "ProgramRule",
     "ProgramVersion",
     "ProgrammeDraft",
     "ProxyAuthorisation",
+    "PublicHealthFacts",
     "Questionnaire",
     "QuestionnaireResponse",
     "QuizAttempt",
@@ -188,6 +198,9 @@ __all__ = [
     "Suspension",
     "TierChange",
     "Transfer",
+    "VisitPatients",
+    "VisitPeriod",
+    "VisitsDaily",
     "WaitlistEntry",
     "WebhookSubscription",
     "WechatBinding",

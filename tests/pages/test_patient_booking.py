@@ -70,7 +70,7 @@ class Hospital:
         start = local.replace(minute=(local.minute // 10) * 10, second=0, microsecond=0)
         end = start + timedelta(minutes=20)
         if end.date() != start.date():  # near midnight: the next morning's session at 00:30 (still within 2 h)
-            start = start.replace(hour=0, minute=30)
+            start = (start + timedelta(days=1)).replace(hour=0, minute=30)
             end = start + timedelta(minutes=20)
         return self.session(start.date(), start.time(), end.time(), minutes=10)
 

@@ -31,3 +31,22 @@ class UnknownParameterError(AppError):
     code = "analytics.unknown_parameter"
     status_code = 422
     message = "此报表没有这个参数 / This view has no parameter {name}"
+
+
+class BadFilterError(AppError):
+    code = "analytics.bad_filter"
+    status_code = 422
+    message = "筛选条件的值无效 / The value of the filter {name} is not valid"
+
+
+class TooManyFiltersError(AppError):
+    code = "analytics.too_many_filters"
+    status_code = 422
+    message = ("除机构外最多一个筛选条件(不拆分时两个) / At most one filter besides the institution "
+               "(two without a breakdown)")
+
+
+class BadParameterError(AppError):
+    code = "analytics.bad_parameter"
+    status_code = 422
+    message = "参数的值无效 / The value of the parameter {name} is not valid"

@@ -100,7 +100,7 @@ def rollup_days(days: Iterable[date], today: date, tz: ZoneInfo) -> dict[str, in
 
 
 def _state(session: Session) -> dict[str, str]:
-    return dict(session.execute(select(RollupState.name, RollupState.value)).tuples().all())
+    return {str(k): str(v) for k, v in session.execute(select(RollupState.name, RollupState.value)).all()}
 
 
 def _set_state(session: Session, **values: str) -> None:

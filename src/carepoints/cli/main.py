@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from carepoints import bootstrap
+from carepoints.cli.analytics import analytics_app
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import AppError
@@ -26,6 +27,7 @@ ledger_app = typer.Typer(no_args_is_help=True, help="The ledger")
 jobs_app = typer.Typer(no_args_is_help=True, help="Periodic jobs")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log")  # (trust.audit)
 app.add_typer(audit_app, name="audit")
+app.add_typer(analytics_app, name="analytics")
 for sub, name in ((db_app, "db"), (key_app, "api-key"), (staff_app, "staff"), (program_app, "program"),
                   (ledger_app, "ledger"), (jobs_app, "jobs")):
     app.add_typer(sub, name=name)

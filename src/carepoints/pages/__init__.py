@@ -7,6 +7,8 @@ from fastapi import APIRouter
 
 from carepoints.kit.web import error_surface
 from carepoints.pages import icons, web
+from carepoints.pages.admin import analytics as admin_analytics
+from carepoints.pages.admin import experiments as admin_experiments
 from carepoints.pages.admin import home as admin_home
 from carepoints.pages.admin import manage as admin_manage
 from carepoints.pages.admin import rules as admin_rules
@@ -17,6 +19,7 @@ from carepoints.pages.patient import home as patient_home
 from carepoints.pages.patient import mall as patient_mall
 from carepoints.pages.patient import me as patient_me
 from carepoints.pages.staff import auth as staff_auth
+from carepoints.pages.staff import care_list as staff_care_list
 from carepoints.pages.staff import desk as staff_desk
 from carepoints.pages.staff import queues as staff_queues
 from carepoints.rules.pages import render_error
@@ -39,3 +42,6 @@ router.include_router(staff_desk.router)  # /staff/patients, /staff/register, /s
 router.include_router(staff_queues.router)  # the review queues: /staff/adjustments, /staff/appeals, ...
 router.include_router(admin_rules.router)  # /admin/rules, /admin/drafts
 router.include_router(admin_manage.router)  # /admin/rewards, /admin/tiers, /admin/budget, ...
+router.include_router(admin_analytics.router)  # /admin/analytics, /admin/analytics/{name} (+ export.xlsx|csv)
+router.include_router(admin_experiments.router)  # /admin/experiments: list, create, start / stop, results
+router.include_router(staff_care_list.router)  # /staff/care-list (the nurses' care list)
