@@ -15,10 +15,13 @@ from carepoints.kit.db import read_tx
 from carepoints.kit.errors import PermissionDeniedError
 from carepoints.kit.time import utc_now
 from carepoints.kit.web import JSON
-from carepoints.security.deps import current_principal
+from carepoints.security.deps import require_any
 from carepoints.security.service import Principal
 
 router = APIRouter(tags=["analytics"])
+
+# a caller holding any view's permission reaches the routes; each view then checks its own
+READERS = require_any("analytics:read", "care:read", "experiments:read")
 
 _OWN = {"start", "end", "by", "format", "lang"}
 MEDIA = {"csv": "text/csv; charset=utf-8",
@@ -31,7 +34,7 @@ def _allowed(principal: Principal, permission: str) -> None:
 
 
 @router.get("/analytics")
-def list_views(principal: Principal = Depends(current_principal)) -> JSON:
+def list_views(principal: Principal = Depends(READERS)) -> JSON:
     """The views this caller may read, with the breakdowns and parameters each accepts."""
     return JSON({"views": [
         {"name": v.name, "title": {"zh": v.title_zh, "en": v.title_en}, "breakdowns": list(v.breakdowns),
@@ -43,7 +46,7 @@ def list_views(principal: Principal = Depends(current_principal)) -> JSON:
 def get_view(name: str, request: Request, start: date | None = None, end: date | None = None,
              by: str | None = None, format: str = Query("json", alias="format"),
              lang: str = Query("zh", pattern="^(zh|en)$"),
-             principal: Principal = Depends(current_principal)) -> Response:
+             principal: Principal = Depends(READERS)) -> Response:
     """One view for a period (default: the last 30 days up to today, live for today) with the
     previous period where it compares; `by` breaks it down, the shared filters
     (`institution_id`, `department_id`, `clinician_id`, `age_band`, `condition`, `channel`) and
