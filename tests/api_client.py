@@ -95,7 +95,8 @@ class Api:
         elif body is not None:
             kwargs["json"] = body
         headers = {**self.headers(key, auth), **kwargs.pop("headers", {})}
-        return c.request(method, self.url(path), headers=headers, **kwargs)
+        response: httpx.Response = c.request(method, self.url(path), headers=headers, **kwargs)
+        return response
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, body, **kwargs)

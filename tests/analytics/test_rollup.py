@@ -13,12 +13,14 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from carepoints.analytics import points_rollup, rollup
+from carepoints.analytics.points_rollup import PointsDaily
 from carepoints.cli.main import app
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx, table
 from tests.analytics.points_world import NOW, TODAY, P, W, World, at, build, run, snapshot, total, values
 from tests.conftest import Db
 from tests.helpers import event, ingest_one
+from tests.locks import errors, oks, race
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -133,3 +135,20 @@ def test_a_days_compute_answers_today_live(world: World) -> None:
     assert sum(r["redeemed"] for r in overall) == -50
     assert sum(r["budget_fen"] for r in overall) == -400
     assert {(f["patient_id"], f["channel"]) for f in facts} == {(world.c, "online"), (world.d, "onsite")}
+
+
+def test_concurrent_rerolls_of_one_day_take_turns(racing: Db, world: World) -> None:
+    """Six re-rolls of the same days at once (the job, the CLI and a retry, say), each committing
+    from its own connection: none collides with another's rows and the stored figures are a
+    single run's."""
+    rollup.rollup_analytics(NOW)
+    before = snapshot()
+    tz, days = get_settings().tz, [W[0] + timedelta(days=i) for i in range(7)]
+
+    def reroll() -> dict[str, int]:
+        return rollup.rollup_days(days, TODAY, tz)
+
+    results = race(racing, [reroll] * 6, lock=(table(PointsDaily), []))
+    assert errors(results) == []
+    assert [r["days"] for r in oks(results)] == [7] * 6
+    assert snapshot() == before

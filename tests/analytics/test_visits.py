@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -109,9 +109,17 @@ def test_visit_kpis_with_the_previous_week_and_every_breakdown(api: Api) -> None
         ("followup_completion", "pct", 1.0, None), ("checkin_completeness", "pct", 0.0, 0.0)]
     assert cards[1]["zh"] == "预约诊疗率"
 
-    # both weeks, counted live from the patient-days (not a single week): P1 3 visits, P4 2, P3, P5 1
-    both = visits(api, start=W1.isoformat(), end=(W2 + timedelta(days=6)).isoformat())["rows"][0]
-    assert kit.pick(both, *KPIS) == (7, 5, 0.4167, 0.7143, 0.2857, 4, 0.5)
+    # both weeks (a stored two-week window), and Monday of W1 to Saturday of W2 (13 days, counted live
+    # from the patient-days): P1 3 visits, P4 2, P3 and P5 1
+    both = visits(api, start=W1.isoformat(), end=(W2 + timedelta(days=6)).isoformat())
+    live = visits(api, start=W1.isoformat(), end=(W2 + timedelta(days=5)).isoformat())
+    for doc in (both, live):
+        assert kit.pick(doc["rows"][0], *KPIS) == (7, 5, 0.4167, 0.7143, 0.2857, 4, 0.5)
+        assert "distinct_unanswered" not in doc
+    # over more than 92 days that are not whole weeks or months, distinct patients are not counted
+    long = visits(api, start=(W1 - timedelta(days=90)).isoformat(), end=(W2 + timedelta(days=5)).isoformat())
+    assert kit.pick(long["rows"][0], *KPIS) == (7, 5, 0.4167, 0.7143, 0.2857, None, None)
+    assert long["distinct_unanswered"]["en"].startswith("Over more than 92 days")
 
 
 def test_filters_the_callers_institutions_export_and_bad_input(api: Api) -> None:
@@ -162,14 +170,17 @@ def test_a_rerun_changes_nothing_and_stored_weeks_match_the_live_count(api: Api)
     days = [W1 + timedelta(days=i) for i in range(14)]
     rollup_days(days, kit.today(), kit.tz())
     assert kit.stored() == before
-    # the stored week's distinct patients are what the exact count over the facts gives, by every dimension
-    week, today = Period(W2, W2 + timedelta(days=6)), kit.today()
-    with read_tx() as s:
-        for group in ((), ("institution",), *((d,) for d in cubes.FACTS["visits"].dims)):
-            live = cubes.distinct(s, cubes.FACTS["visits"], week, today, Scope(None, {}), group)
-            assert cubes.counts(s, "visits", week, today, Scope(None, {}), group) == live, group
-            assert live
-        assert cubes.counts(s, "visits", week, today, Scope(None, {}))[None] == [4, 1]
+    # the stored windows' distinct patients are what the exact count over the facts gives, by every dimension
+    today, whole = kit.today(), Scope(None, {})
+    sunday = W2 + timedelta(days=6)
+    for period, expected in ((Period(W2, sunday), [4, 1]), (Period(W1, sunday), [4, 2])):
+        assert cubes.stored_window(period, today) == ("week", W2, period.days // 7)
+        with read_tx() as s:
+            for group in ((), ("institution",), *((d,) for d in cubes.FACTS["visits"].dims)):
+                live = cubes.distinct(s, cubes.FACTS["visits"], period, today, whole, group)
+                assert cubes.counts(s, "visits", period, today, whole, group) == live, group
+                assert live
+            assert cubes.counts(s, "visits", period, today, whole) == {None: expected}
 
 
 def test_today_is_computed_live_and_joins_the_rolled_up_days(api: Api) -> None:
@@ -206,3 +217,25 @@ def test_every_view_answers_with_all_defaults_on_an_empty_database(api: Api, nam
     assert doc["view"] == name
     assert doc["rows"]
     assert "charts" in doc
+
+
+def test_stored_windows_are_whole_weeks_or_months_ending_with_a_closed_one() -> None:
+    today = date(2026, 3, 18)  # a Wednesday
+    assert cubes.stored_window(Period(date(2026, 3, 9), date(2026, 3, 15)), today) == ("week", date(2026, 3, 9), 1)
+    assert cubes.stored_window(Period(date(2025, 12, 15), date(2026, 3, 15)), today) == (
+        "week", date(2026, 3, 9), 13)
+    assert cubes.stored_window(Period(date(2025, 12, 8), date(2026, 3, 15)), today) is None  # 14 weeks
+    assert cubes.stored_window(Period(date(2026, 3, 9), date(2026, 3, 22)), today) is None  # not closed
+    assert cubes.stored_window(Period(date(2025, 3, 1), date(2026, 2, 28)), today) == ("month", date(2026, 2, 1), 12)
+    assert cubes.stored_window(Period(date(2025, 11, 1), date(2026, 2, 28)), today) == ("month", date(2026, 2, 1), 4)
+    assert cubes.stored_window(Period(date(2026, 3, 2), date(2026, 3, 13)), today) is None  # not whole
+    # the month roll-up of February 2026 stores windows starting 1 to 12 months back
+    assert [cubes._back("month", date(2026, 2, 1), n) for n in (0, 1, 2, 11)] == [
+        date(2026, 2, 1), date(2026, 1, 1), date(2025, 12, 1), date(2025, 3, 1)]
+    assert cubes._back("week", date(2026, 3, 9), 12) == date(2025, 12, 15)
+    whole, filtered = Scope(None, {}), Scope(None, {"department": "d"})
+    ninety = Period(date(2025, 12, 1), date(2026, 2, 28))
+    assert cubes.answerable(ninety, today, filtered)  # 90 days: live
+    assert cubes.answerable(Period(date(2025, 3, 1), date(2026, 2, 28)), today, whole, ("department",))
+    assert not cubes.answerable(Period(date(2025, 3, 1), date(2026, 2, 28)), today, filtered)
+    assert not cubes.answerable(Period(date(2025, 3, 2), date(2026, 2, 28)), today, whole)

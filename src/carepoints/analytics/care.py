@@ -23,7 +23,8 @@ without one):
 
 Storage: `analytics_care_daily` (a cube by age band and condition: the population at each
 day's end, the readers among it, the steps due and done) and `analytics_public_health` (facts;
-single weeks and months stored in `analytics_visit_periods`). Today is live, with yesterday's
+distinct patients as in `cubes`: stored windows of whole weeks / months, else live up to 92
+days). Today is live, with yesterday's
 rolled-up population (today's enrolments count from tomorrow), so a live figure never scans the
 patient register.
 
@@ -102,6 +103,8 @@ class PublicHealthFacts(Base):
     institution_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     condition: Mapped[str] = mapped_column(String(32), primary_key=True)
     age_band: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (Index("ix_analytics_public_health_patient", "patient_id", "day"),)
 
 
 _daily, _ph = table(CareDaily), table(PublicHealthFacts)
@@ -259,13 +262,18 @@ BY = ("institution", "age_band", "condition")
 ELIGIBLE = {"vaccination": "enrolled", "elderly_checkup": "elderly", "prenatal": "women"}
 
 
-def _kpis(m: dict[str, int], pop: dict[str, int], covered: dict[str, int]) -> dict[str, Any]:
+def _kpis(m: dict[str, int], pop: dict[str, int], covered: dict[str, int | None]) -> dict[str, Any]:
+    """`covered`: patients per programme, None when not counted for the range (`cubes.counts`)."""
+    def coverage(p: str) -> float | None:
+        n = covered.get(p, 0)
+        return None if n is None else share(n, pop[ELIGIBLE[p]])
+
     return {"followups_due": m["followups_due"], "followups_completed": m["followups_done"],
             "followup_completion": share(m["followups_done"], m["followups_due"]),
             "checkin_days": m["chronic_readers"], "enrolled_days": m["chronic"],
             "checkin_completeness": share(m["chronic_readers"], m["chronic"]),
             "checkin_completeness_all": share(m["readers"], m["enrolled"]),
-            **{f"{p}_coverage": share(covered.get(p, 0), pop[ELIGIBLE[p]]) for p in PROGRAMMES}}
+            **{f"{p}_coverage": coverage(p) for p in PROGRAMMES}}
 
 
 EMPTY = _kpis(CARE.zero(), CARE.zero(), {})
@@ -280,9 +288,9 @@ def figures(session: Session, period: Period, today: date, scope: Scope, by: str
         sums = CARE.sums(session, period, today, scope, b)
         pop = CARE.sums(session, Period(last, last), today, scope, b)
         cov = {p: cubes.counts(session, p, period, today, scope, (b,) if b else ()) for p in PROGRAMMES}
-        keys = set(sums) | set(pop) | {k for c in cov.values() for k in c}
+        keys = set(sums) | set(pop) | {k for c in cov.values() for k in c or {}}
         return {k: _kpis(sums.get(k, CARE.zero()), pop.get(k, CARE.zero()),
-                         {p: c[k][0] for p, c in cov.items() if k in c}) for k in keys}
+                         {p: None if c is None else c.get(k, [0])[0] for p, c in cov.items()}) for k in keys}
 
     return (per_key(by) if by else {}), per_key(None).get(None, EMPTY)
 
@@ -305,7 +313,7 @@ def care_view(session: Session, q: views.Query, now: datetime) -> Report:
         charts.append({"type": "bar", "title": {"zh": "打卡完整度与随访完成率", "en": "Check-ins and follow-ups"},
                        "x": "name", "series": ["value_checkin_completeness", "value_followup_completion"]})
     return Report("care", "健康管理指标", "Health KPIs", cubes.columns(KPIS), rows, q.period, previous,
-                  cubes.report_extra(session, charts, ignored))
+                  cubes.report_extra(session, charts, ignored, cubes.unanswered(q.period, q.today, scope, q.by)))
 
 
 # --- the care list ----------------------------------------------------------------------------

@@ -5,9 +5,11 @@
   by any breakdown is one indexed SUM (`points.cut` picks the pair); today is computed live.
 - **Facts**: rows of (day, patient, where) with a weight; their `condition` column holds `*`
   (the patient once) beside each of the patient's conditions (`none`), so sums per patient
-  never count a patient twice. `distinct` counts patients with weight ≥ 1 and ≥ 2 over any
-  period exactly; a single closed ISO week or calendar month without filters is read from
-  `analytics_visit_periods`, rolled up for every registered fact measure.
+  never count a patient twice. `distinct` counts patients with weight ≥ 1 and ≥ 2 over a period
+  exactly. A closed range of up to 13 whole ISO weeks or 12 whole calendar months without
+  filters is read from `analytics_visit_periods` (the week / month roll-ups store every such
+  window ending with their week / month, for every registered fact measure); other ranges of up
+  to `LIVE_DAYS` (92) days are counted live; longer ones are not answered (`answerable`).
 - **People**: who the patients of a day are (age band, conditions, home institution) in three
   queries, whatever their number.
 - **KPI reports**: the total row and one row per breakdown key, each KPI with the period's and
@@ -43,14 +45,16 @@ CellCompute = Callable[[Session, date, ZoneInfo, bool], dict[Cell, list[int]]]
 
 
 class VisitPeriod(Base):
-    """Distinct patients of one ISO week or calendar month (grain `week` / `month`) for a fact
-    measure (`visits`: `patients` with ≥ 1 attended visit, `repeat_patients` with ≥ 2; a public-health
+    """Distinct patients of a window of whole ISO weeks or calendar months ending with the week
+    / month `period_start` (grain `week` / `month`, `span` of them: `SPANS`) for a fact measure
+    (`visits`: `patients` with ≥ 1 attended visit, `repeat_patients` with ≥ 2; a public-health
     programme), per institution and alliance-wide (`*`), by one dimension (`total`: none)."""
 
     __tablename__ = "analytics_visit_periods"
 
     grain: Mapped[str] = mapped_column(String(8), primary_key=True)
-    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)  # the window's last week / month
+    span: Mapped[int] = mapped_column(Integer, primary_key=True)  # the window's length in weeks / months
     institution_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     measure: Mapped[str] = mapped_column(String(16), primary_key=True)
     dim: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -243,26 +247,44 @@ def _wanted(facts: Facts, scope: Scope, group: tuple[str, ...]) -> dict[str, str
     return want
 
 
-def distinct(session: Session, facts: Facts, period: Period, today: date, scope: Scope,
-             group: tuple[str, ...] = ()) -> dict[Any, list[int]]:
-    """[patients with weight ≥ 1, with ≥ 2] over the period per group key (a tuple for two
-    dimensions, None for none), counted exactly from the facts; today live."""
+def _where(facts: Facts, scope: Scope, group: tuple[str, ...]) -> tuple[dict[str, str], list[ColumnElement[bool]]]:
     t, want = facts.table, _wanted(facts, scope, group)
     where = [t.c[k] != STAR if v == "!*" else t.c[k] == v for k, v in want.items()]
     if scope.institutions is not None:
         where.append(t.c.institution_id.in_(sorted(scope.institutions)))
+    return want, where
+
+
+def windows(session: Session, facts: Facts, starts: Sequence[date], end: date, scope: Scope,
+            group: tuple[str, ...] = ()) -> dict[Any, list[list[int]]]:
+    """Per group key, [patients with weight ≥ 1, with ≥ 2] in each window `starts[i]`..`end`
+    (closed days), in one pass over the facts of the longest window."""
+    t = facts.table
+    _want, where = _where(facts, scope, group)
     cols = [t.c[FACT_COLUMN[g]].label(f"g{i}") for i, g in enumerate(group)]
-    out: dict[Any, list[int]] = {}
-    conn, closed = session.connection(), closed_part(period, today)
-    if closed:
-        where += [t.c.day >= closed[0], t.c.day <= closed[1]]
-        inner = (select(*cols, t.c.patient_id, func.sum(facts.weight()).label("w")).where(*where)
-                 .group_by(*(t.c[FACT_COLUMN[g]] for g in group), t.c.patient_id).subquery())
-        gcols = [inner.c[f"g{i}"] for i in range(len(group))]
-        stmt = select(*gcols, func.count(), func.sum(case((inner.c.w >= 2, 1), else_=0))).group_by(*gcols)
-        for row in conn.execute(stmt):
-            out[_key(row[:len(group)])] = [int(row[-2]), int(row[-1] or 0)]
+    sums = [func.sum(case((t.c.day >= d, facts.weight()), else_=0)).label(f"w{i}") for i, d in enumerate(starts)]
+    inner = (select(*cols, t.c.patient_id, *sums).where(*where, t.c.day >= min(starts), t.c.day <= end)
+             .group_by(*(t.c[FACT_COLUMN[g]] for g in group), t.c.patient_id).subquery())
+    gcols = [inner.c[f"g{i}"] for i in range(len(group))]
+    counted = [agg for i in range(len(starts)) for agg in (
+        func.sum(case((inner.c[f"w{i}"] >= 1, 1), else_=0)), func.sum(case((inner.c[f"w{i}"] >= 2, 1), else_=0)))]
+    out: dict[Any, list[list[int]]] = {}
+    for row in session.connection().execute(select(*gcols, *counted).group_by(*gcols)):
+        vals = [int(v or 0) for v in row[len(group):]]
+        out[_key(row[:len(group)])] = [vals[2 * i:2 * i + 2] for i in range(len(starts))]
+    return out
+
+
+def distinct(session: Session, facts: Facts, period: Period, today: date, scope: Scope,
+             group: tuple[str, ...] = ()) -> dict[Any, list[int]]:
+    """[patients with weight ≥ 1, with ≥ 2] over the period per group key (a tuple for two
+    dimensions, None for none), counted exactly from the facts; today live (its patients' visits
+    before today read by patient)."""
+    closed = closed_part(period, today)
+    out = {k: v[0] for k, v in windows(session, facts, [closed[0]], closed[1], scope, group).items()
+           if v[0][0]} if closed else {}
     if includes_today(period, today):
+        t, (want, where) = facts.table, _where(facts, scope, group)
         live: Counter[tuple[Any, str]] = Counter()
         for r in facts.live(session, today):
             if (scope.institutions is None or r["institution_id"] in scope.institutions) and all(
@@ -270,9 +292,11 @@ def distinct(session: Session, facts: Facts, period: Period, today: date, scope:
                 live[(_key([r[FACT_COLUMN[g]] for g in group]), r["patient_id"])] += int(r.get("visits", 1))
         prior: Counter[tuple[Any, str]] = Counter()
         ids = sorted({pid for _k, pid in live}) if closed else []
+        cols = [t.c[FACT_COLUMN[g]] for g in group]
         for i in range(0, len(ids), 1000):
-            stmt = select(*cols, t.c.patient_id, facts.weight()).where(*where, t.c.patient_id.in_(ids[i:i + 1000]))
-            for row in conn.execute(stmt):
+            stmt = select(*cols, t.c.patient_id, facts.weight()).where(
+                *where, t.c.patient_id.in_(ids[i:i + 1000]), t.c.day >= period.start, t.c.day < today)
+            for row in session.connection().execute(stmt):
                 prior[(_key(row[:len(group)]), row[-2])] += int(row[-1])
         for (key, pid), w in live.items():
             before, acc = prior[(key, pid)], out.setdefault(key, [0, 0])
@@ -281,29 +305,50 @@ def distinct(session: Session, facts: Facts, period: Period, today: date, scope:
     return out
 
 
-def _single(period: Period, today: date) -> tuple[str, date] | None:
-    """The stored week or month that is exactly this closed period, or None."""
+# the windows `analytics_visit_periods` holds: ending at each closed week / month, this many long
+SPANS: dict[str, range] = {"week": range(1, 14), "month": range(1, 13)}
+LIVE_DAYS = 92  # other ranges up to this long are counted live; longer ones are not answered
+
+
+def _back(grain: str, first: date, n: int) -> date:
+    """The start of the `grain` `n` before the one starting `first`."""
+    if grain == "week":
+        return first - timedelta(days=7 * n)
+    m0 = first.year * 12 + first.month - 1 - n
+    return date(m0 // 12, m0 % 12 + 1, 1)
+
+
+def stored_window(period: Period, today: date) -> tuple[str, date, int] | None:
+    """(grain, start of its last week / month, span) of the stored window that is exactly this
+    closed period, or None."""
     if period.end >= today:
         return None
-    weeks, months = period.whole_weeks(), period.whole_months()
-    if weeks and len(weeks) == 1:
-        return "week", period.start
-    if months and len(months) == 1:
-        return "month", period.start
+    for grain, whole in (("week", period.whole_weeks()), ("month", period.whole_months())):
+        if whole and len(whole) in SPANS[grain]:
+            return grain, whole[-1], len(whole)
     return None
 
 
+def answerable(period: Period, today: date, scope: Scope, group: tuple[str, ...] = ()) -> bool:
+    """Whether distinct patients are counted for this query: a stored window (no filters) or a
+    live count over at most `LIVE_DAYS` days."""
+    stored = stored_window(period, today) is not None and not scope.filters and len(group) <= 1
+    return stored or period.days <= LIVE_DAYS
+
+
 def counts(session: Session, measure: str, period: Period, today: date, scope: Scope,
-           group: tuple[str, ...] = ()) -> dict[Any, list[int]]:
-    """`distinct` for a fact measure; a single closed week or month without filters (one
-    institution or all, or by institution) is read from the stored counts."""
-    single = _single(period, today) if not scope.filters and len(group) <= 1 else None
+           group: tuple[str, ...] = ()) -> dict[Any, list[int]] | None:
+    """`distinct` for a fact measure: a stored window of whole weeks (≤ 13) or months (≤ 12)
+    without filters (one institution or all, or by institution) is read from
+    `analytics_visit_periods`; another range of at most `LIVE_DAYS` days is counted live; a
+    longer one answers None (a count over years of patient-days is not a dashboard query)."""
+    window = stored_window(period, today) if not scope.filters and len(group) <= 1 else None
     one = scope.institutions is None or len(scope.institutions) == 1
-    if single is None or not (one or group == ("institution",)):
-        return distinct(session, FACTS[measure], period, today, scope, group)
+    if window is None or not (one or group == ("institution",)):
+        return distinct(session, FACTS[measure], period, today, scope, group) if period.days <= LIVE_DAYS else None
     p = _periods.c
     stmt = select(p.institution_id, p.key, p.patients, p.repeat_patients).where(
-        p.grain == single[0], p.period_start == single[1], p.measure == measure)
+        p.grain == window[0], p.period_start == window[1], p.span == window[2], p.measure == measure)
     if group == ("institution",):
         stmt = stmt.where(p.dim == TOTAL, p.institution_id != STAR)
         if scope.institutions is not None:
@@ -317,20 +362,22 @@ def counts(session: Session, measure: str, period: Period, today: date, scope: S
 
 def _period_rows(grain: rollup.Grain) -> rollup.Compute:
     def compute(session: Session, first: date, _tz: ZoneInfo) -> list[dict[str, Any]]:
-        """From the period's facts (rolled up before it: the job rolls days first)."""
-        last = rollup.period_of(grain, first)[1]
-        period, after, whole = Period(first, last), last + timedelta(days=1), Scope(None, {})
-        rows = []
+        """Every window ending with this week / month (`SPANS`), from the facts (rolled up before
+        it: the job rolls days first), each dimension in one pass."""
+        spans = list(SPANS[grain])
+        starts, last = [_back(grain, first, n - 1) for n in spans], rollup.period_of(grain, first)[1]
+        whole, rows = Scope(None, {}), []
         for measure, facts in FACTS.items():
             for dim in (TOTAL, *facts.dims):
                 grp = () if dim == TOTAL else (dim,)
-                alliance = distinct(session, facts, period, after, whole, grp)
-                per_inst = distinct(session, facts, period, after, whole, ("institution", *grp))
-                cells = [((STAR, k), v) for k, v in alliance.items()]
-                cells += [((k, "") if not grp else k, v) for k, v in per_inst.items()]
-                rows += [{"grain": grain, "period_start": first, "institution_id": inst, "measure": measure,
-                          "dim": dim, "key": key if key is not None else "", "patients": n, "repeat_patients": r}
-                         for (inst, key), (n, r) in cells]
+                cells = [((STAR, k), v) for k, v in windows(session, facts, starts, last, whole, grp).items()]
+                cells += [((k, "") if not grp else k, v)
+                          for k, v in windows(session, facts, starts, last, whole, ("institution", *grp)).items()]
+                rows += [{"grain": grain, "period_start": first, "span": span, "institution_id": inst,
+                          "measure": measure, "dim": dim, "key": key if key is not None else "", "patients": n,
+                          "repeat_patients": r}
+                         for (inst, key), per_span in cells for span, (n, r) in zip(spans, per_span, strict=True)
+                         if n]
         return rows
     return compute
 
@@ -383,9 +430,26 @@ def kpi_rows(session: Session, by: str | None, kpis: Sequence[KpiDef], now: Figu
     return rows
 
 
-def report_extra(session: Session, charts: list[dict[str, Any]], ignored: list[str]) -> dict[str, Any]:
-    """A report's extra JSON: chart hints, the last day rolled up and any filters not applied."""
+UNANSWERED = {"zh": f"超过{LIVE_DAYS}天的范围,去重患者数(就诊患者、复诊率、公卫覆盖率)仅按整周(最多13周)"
+                      "或整月(最多12个月)且不带筛选条件提供",
+              "en": f"Over more than {LIVE_DAYS} days, distinct patients (patients seen, return-visit rate, "
+                    "public-health coverage) are given for whole weeks (up to 13) or months (up to 12) "
+                    "without filters only"}
+
+
+def report_extra(session: Session, charts: list[dict[str, Any]], ignored: list[str],
+                 unanswered: bool = False) -> dict[str, Any]:
+    """A report's extra JSON: chart hints, the last day rolled up, any filters not applied and,
+    when distinct patients were not counted for the period or the previous one, why."""
     out: dict[str, Any] = {"charts": charts, "rolled_through": points.rolled_through(session)}
     if ignored:
         out["ignored_filters"] = ignored
+    if unanswered:
+        out["distinct_unanswered"] = UNANSWERED
     return out
+
+
+def unanswered(q_period: Period, today: date, scope: Scope, by: str | None) -> bool:
+    """Distinct patients are not counted for the period or its previous one (`answerable`)."""
+    group = (by,) if by else ()
+    return not all(answerable(p, today, scope, group) for p in (q_period, q_period.previous()))

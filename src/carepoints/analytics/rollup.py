@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from carepoints.analytics.models import RollupState
 from carepoints.analytics.periods import _add_months, month_start, week_start
 from carepoints.config import get_settings
-from carepoints.kit.db import table, write_tx
+from carepoints.kit.db import serialise, table, write_tx
 from carepoints.kit.time import local_date
 from carepoints.ledger.models import Transfer
 
@@ -70,9 +70,12 @@ def period_of(grain: Grain, day: date) -> tuple[date, date]:
 
 
 def replace(session: Session, r: Rollup, start: date, tz: ZoneInfo) -> int:
-    """Recompute roll-up `r` for the period starting `start`; answers the rows written."""
-    rows = r.compute(session, start, tz)
+    """Recompute roll-up `r` for the period starting `start`; answers the rows written. Two
+    re-rolls of one period (the job and the CLI, say) take turns: the second computes after the
+    first committed and replaces its rows, never colliding with them."""
     conn = session.connection()
+    serialise(conn, f"analytics-rollup:{r.name}:{start.isoformat()}")
+    rows = r.compute(session, start, tz)
     if r.grain == "day":
         conn.execute(delete(r.table).where(r.table.c.day == start))
     else:
@@ -106,6 +109,7 @@ def _state(session: Session) -> dict[str, str]:
 def _set_state(session: Session, **values: str) -> None:
     t = table(RollupState)
     conn = session.connection()
+    serialise(conn, "analytics-rollup-state")
     for name, value in values.items():
         conn.execute(delete(t).where(t.c.name == name))
         conn.execute(insert(t), [{"name": name, "value": value}])

@@ -30,8 +30,9 @@ What is counted (the hospital's local calendar):
   programme started).
 
 Storage: `analytics_visits_daily` (a cube: any range by any breakdown is one indexed SUM) and
-`analytics_visit_patients` (attended visits per patient-day and place, for the distinct
-patients; single weeks and months stored in `analytics_visit_periods`)."""
+`analytics_visit_patients` (attended visits per patient-day and place, for the distinct patients;
+windows of up to 13 whole weeks or 12 whole months stored in `analytics_visit_periods`, other
+ranges of up to 92 days counted live, longer ones not answered: `cubes`)."""
 
 from __future__ import annotations
 
@@ -97,6 +98,9 @@ class VisitPatients(Base):
     condition: Mapped[str] = mapped_column(String(32), primary_key=True)
     age_band: Mapped[str] = mapped_column(String(16))
     visits: Mapped[int] = mapped_column(Integer)
+
+    # today's patients' earlier visits (the live figure joins the rolled-up days)
+    __table_args__ = (Index("ix_analytics_visit_patients_patient", "patient_id", "day"),)
 
 
 _daily, _facts = table(VisitsDaily), table(VisitPatients)
@@ -195,11 +199,12 @@ KPIS: tuple[KpiDef, ...] = (
 BY = ("institution", "department", "clinician", "age_band", "condition", "channel")
 
 
-def _kpis(m: dict[str, int], d: Sequence[int]) -> dict[str, Any]:
+def _kpis(m: dict[str, int], d: Sequence[int] | None) -> dict[str, Any]:
+    """`d`: [patients, of whom returning], None when not counted for the range (`cubes.counts`)."""
     att, ns = m["attended"], m["no_show"]
     return {"attended": att, "no_shows": ns, "no_show_rate": share(ns, att + ns),
             "appointment_rate": share(m["ahead"], att), "off_peak_share": share(m["off_peak"], att),
-            "patients": d[0], "return_visit_rate": share(d[1], d[0])}
+            "patients": d[0] if d else None, "return_visit_rate": share(d[1], d[0]) if d else None}
 
 
 EMPTY = _kpis(VISITS.zero(), (0, 0))
@@ -207,13 +212,15 @@ EMPTY = _kpis(VISITS.zero(), (0, 0))
 
 def figures(session: Session, period: Period, today: date, scope: Scope, by: str | None) -> Figures:
     """The visit KPIs of one period, per breakdown key and in total."""
+    dist = cubes.counts(session, "visits", period, today, scope)
     total = _kpis(VISITS.sums(session, period, today, scope, None).get(None, VISITS.zero()),
-                  cubes.counts(session, "visits", period, today, scope).get(None, (0, 0)))
+                  None if dist is None else dist.get(None, [0, 0]))
     if not by:
         return {}, total
     per, dist = VISITS.sums(session, period, today, scope, by), cubes.counts(session, "visits", period, today,
                                                                             scope, (by,))
-    return {k: _kpis(per.get(k, VISITS.zero()), dist.get(k, (0, 0))) for k in set(per) | set(dist)}, total
+    return {k: _kpis(per.get(k, VISITS.zero()), None if dist is None else dist.get(k, [0, 0]))
+            for k in set(per) | set(dist or {})}, total
 
 
 @views.view("visits", "就诊指标", "Visit KPIs", breakdowns=BY)
@@ -230,7 +237,7 @@ def visits_view(session: Session, q: views.Query, now: datetime) -> Report:
                        "series": ["value_no_show_rate", "value_appointment_rate", "value_off_peak_share",
                                   "value_return_visit_rate"]})
     return Report("visits", "就诊指标", "Visit KPIs", cubes.columns(KPIS), rows, q.period, previous,
-                  cubes.report_extra(session, charts, []))
+                  cubes.report_extra(session, charts, [], cubes.unanswered(q.period, q.today, scope, q.by)))
 
 
 # --- cost-benefit ----------------------------------------------------------------------------

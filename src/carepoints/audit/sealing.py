@@ -32,7 +32,7 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from carepoints.audit.models import AuditEntry, AuditPurgeGate, AuditSeal
-from carepoints.kit.db import is_postgres, table
+from carepoints.kit.db import is_postgres, serialise, table
 from carepoints.kit.ids import new_id
 from carepoints.kit.time import iso_z, utc_now
 
@@ -90,8 +90,7 @@ def seal(session: Session, key: str, now: datetime, *, margin: timedelta = timed
     never ahead of the real clock); answers the rows sealed, 0 when none is due.
     One sealer at a time: an advisory lock on PostgreSQL, the write lock on SQLite."""
     conn = session.connection()
-    if is_postgres(session):
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEAL_LOCK})
+    serialise(conn, _SEAL_LOCK)
     last = _last_seal(session)
     horizon = id_horizon(min(now, utc_now()) - margin)
     stmt = select(_log).where(_log.c.id < horizon).order_by(_log.c.id).limit(block_rows)
@@ -214,8 +213,7 @@ def purge_before(session: Session, cutoff: datetime, *, max_blocks: int = 500) -
     last purged digest) in an audit row. Answers the rows deleted (call again until 0)."""
     cutoff = min(cutoff, utc_now() - MIN_RETENTION)
     conn = session.connection()
-    if is_postgres(session):
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEAL_LOCK})
+    serialise(conn, _SEAL_LOCK)
     newest = conn.execute(select(func.max(_seals.c.block))).scalar()
     if newest is None:
         return 0

@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from carepoints.experiments.models import Experiment
 from carepoints.kit.bulk import as_datetime, fetch, marks, ts_param
-from carepoints.kit.db import table
+from carepoints.kit.db import serialise, table
 
 _experiments = table(Experiment)
 RESEARCH = "research"
@@ -45,8 +45,7 @@ def serialise_starts(conn: Connection) -> None:
     """Starts queue one behind the other, so that the overlap check of one sees the start
     that committed before it: an advisory lock on PostgreSQL; SQLite's write transactions
     (BEGIN IMMEDIATE) already run one at a time."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _START_LOCK})
+    serialise(conn, _START_LOCK)
 
 
 def move(conn: Connection, experiment_id: str, from_: str, to: str, **stamps: datetime) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import MetaData, Table, create_engine, event
+from sqlalchemy import MetaData, Table, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -262,6 +262,20 @@ def is_sqlite() -> bool:
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def serialise(conn: Connection, *keys: str | int) -> None:
+    """One transaction at a time past this point for each key, until it ends: a
+    transaction-scoped advisory lock per key on PostgreSQL (sorted: no deadlock; a string key
+    hashed by the server); SQLite's write transactions (BEGIN IMMEDIATE) already run one at a
+    time."""
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys), key=str):
+        if isinstance(key, int):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        else:
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
 
 
 def table(model: type[Base]) -> Table:

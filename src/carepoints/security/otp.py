@@ -27,11 +27,11 @@ import secrets
 from datetime import datetime, timedelta
 
 import jwt
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from carepoints.config import Settings
-from carepoints.kit.db import table
+from carepoints.kit.db import serialise, table
 from carepoints.kit.errors import AppError, ValidationFailedError
 from carepoints.kit.ids import new_id
 from carepoints.kit.ratelimit import RateLimitedError
@@ -63,11 +63,7 @@ def _mac(secret_key: str, purpose: str, value: str) -> str:
 
 def _serialise(session: Session, keys: list[str]) -> None:
     """PostgreSQL: one transaction at a time counts and inserts for each key (sorted: no deadlock)."""
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        return
-    for key in sorted(set(keys)):
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+    serialise(session.connection(), *keys)
 
 
 def _check_limit(session: Session, column: str, value: str, since: datetime, limit: int, window: timedelta,

@@ -51,6 +51,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("day", "patient_id", "institution_id", "department_id", "clinician_id", "channel",
                                 "condition", name=op.f("pk_analytics_visit_patients")),
     )
+    op.create_index("ix_analytics_visit_patients_patient", "analytics_visit_patients", ["patient_id", "day"],
+                    unique=False)
     op.create_table(
         "analytics_public_health",
         sa.Column("day", sa.Date(), nullable=False),
@@ -62,24 +64,29 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("day", "patient_id", "programme", "institution_id", "condition",
                                 name=op.f("pk_analytics_public_health")),
     )
+    op.create_index("ix_analytics_public_health_patient", "analytics_public_health", ["patient_id", "day"],
+                    unique=False)
     op.create_table(
         "analytics_visit_periods",
         sa.Column("grain", sa.String(length=8), nullable=False),
         sa.Column("period_start", sa.Date(), nullable=False),
+        sa.Column("span", sa.Integer(), nullable=False),
         sa.Column("institution_id", sa.String(length=36), nullable=False),
         sa.Column("measure", sa.String(length=16), nullable=False),
         sa.Column("dim", sa.String(length=16), nullable=False),
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("patients", sa.Integer(), nullable=False),
         sa.Column("repeat_patients", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("grain", "period_start", "institution_id", "measure", "dim", "key",
+        sa.PrimaryKeyConstraint("grain", "period_start", "span", "institution_id", "measure", "dim", "key",
                                 name=op.f("pk_analytics_visit_periods")),
     )
 
 
 def downgrade() -> None:
     op.drop_table("analytics_visit_periods")
+    op.drop_index("ix_analytics_public_health_patient", table_name="analytics_public_health")
     op.drop_table("analytics_public_health")
+    op.drop_index("ix_analytics_visit_patients_patient", table_name="analytics_visit_patients")
     op.drop_table("analytics_visit_patients")
     for name in ("analytics_care_daily", "analytics_visits_daily"):
         op.drop_index(f"ix_{name}_cut", table_name=name)
