@@ -36,6 +36,7 @@ PG_URL = os.environ.get("CAREPOINTS_TEST_PG_URL", "postgresql+psycopg://postgres
 PG_MODE = os.environ.get("CAREPOINTS_TEST_PG", "")
 
 os.environ["CAREPOINTS_SCHEDULER"] = "off"
+os.environ.setdefault("CAREPOINTS_ANALYTICS_LIVE_SECONDS", "0")  # tests read today right after writing it
 os.environ.setdefault("CAREPOINTS_SECRET_KEY", "test-secret-key-0123456789-abcdefghijklmnop")
 os.environ.setdefault("CAREPOINTS_CHECKPOINT_KEY", "test-checkpoint-key-0123456789-abcdefghijk")
 os.environ.setdefault("CAREPOINTS_PII_KEY", "test-pii-key-0123456789-abcdefghijklmnopqrs")

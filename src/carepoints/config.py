@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     analytics_rerun_days: int = Field(default=7, ge=1, le=400)
     # a dashboard range may span at most this many days
     analytics_max_range_days: int = Field(default=1100, ge=31, le=3700)
+    # today's live figures are computed at most this often per process and shared meanwhile
+    # (analytics/live.py; 0: every request computes its own)
+    analytics_live_seconds: int = Field(default=60, ge=0, le=3600)
     # the cost-benefit panel's unit values in CNY: a no-show avoided, a follow-up completed
     analytics_value_no_show_avoided: str = Field(default="50", pattern=r"^\d{1,7}(\.\d{1,2})?$")
     analytics_value_followup_completed: str = Field(default="30", pattern=r"^\d{1,7}(\.\d{1,2})?$")

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import ColumnElement, Select
 
-from carepoints.analytics import dims, points, rollup
+from carepoints.analytics import dims, live, points, rollup
 from carepoints.analytics.periods import Period
 from carepoints.analytics.points import Scope
 from carepoints.analytics.points_rollup import ALL, NONE, STAR, TOTAL, UNKNOWN, day_bounds
@@ -112,11 +112,9 @@ class Cube:
                  **dict(zip(self.measures, v, strict=True))} for k, v in cells.items()]
 
     def live(self, session: Session, today: date) -> dict[Cell, list[int]]:
-        key = ("analytics.cube", self.table.name, today)
-        if key not in session.info:
-            session.info[key] = self.compute(session, today, get_settings().tz, True)
-        cells: dict[Cell, list[int]] = session.info[key]
-        return cells
+        tz = get_settings().tz
+        return live.shared(session, ("analytics.live", "cube", self.table.name, today, tz.key),
+                           lambda: self.compute(session, today, tz, True))
 
     def zero(self) -> dict[str, int]:
         return dict.fromkeys(self.measures, 0)
@@ -224,11 +222,9 @@ class Facts:
         return self.table.c.visits if "visits" in self.table.c else literal(1)
 
     def live(self, session: Session, today: date) -> list[dict[str, Any]]:
-        key = ("analytics.facts", self.table.name, today)
-        if key not in session.info:
-            session.info[key] = self.compute(session, today, get_settings().tz)
-        rows: list[dict[str, Any]] = session.info[key]
-        return rows
+        tz = get_settings().tz
+        return live.shared(session, ("analytics.live", "facts", self.table.name, today, tz.key),
+                           lambda: self.compute(session, today, tz))
 
 
 FACTS: dict[str, Facts] = {}  # measure -> its facts; `analytics_visit_periods` rolls up each

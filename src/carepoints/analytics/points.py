@@ -36,7 +36,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from carepoints.analytics import dims, rollup, views
+from carepoints.analytics import dims, live, rollup, views
 from carepoints.analytics.errors import BadFilterError, TooManyFiltersError
 from carepoints.analytics.models import RollupState
 from carepoints.analytics.periods import Period
@@ -152,21 +152,17 @@ def cut(scope: Scope, by: str | None) -> Cut:
 
 
 def live_entries(session: Session, today: date) -> list[Entry]:
-    """Today's placed ledger entries, read once per read session (a view asks several times)."""
-    key = ("analytics.entries", today)
-    if key not in session.info:
-        session.info[key] = ledger_entries(session, today, get_settings().tz)
-    entries: list[Entry] = session.info[key]
-    return entries
+    """Today's placed ledger entries (`live.shared`: a view asks several times)."""
+    tz = get_settings().tz
+    return live.shared(session, ("analytics.live", "entries", today, tz.key),
+                       lambda: ledger_entries(session, today, tz))
 
 
 def live_participation(session: Session, today: date) -> list[dict[str, Any]]:
-    """Today's patient-days, computed once per read session."""
-    key = ("analytics.participation", today)
-    if key not in session.info:
-        session.info[key] = compute_participation(session, today, get_settings().tz)
-    rows: list[dict[str, Any]] = session.info[key]
-    return rows
+    """Today's patient-days (`live.shared`)."""
+    tz = get_settings().tz
+    return live.shared(session, ("analytics.live", "participation", today, tz.key),
+                       lambda: compute_participation(session, today, tz))
 
 
 def _live_sums(entries: Iterable[Entry], scope: Scope, c: Cut) -> Iterator[tuple[str | None, tuple[int, ...]]]:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from carepoints.analytics import periods
+from carepoints.analytics import live, periods
 from carepoints.analytics.dims import BREAKDOWNS
 from carepoints.analytics.errors import BadBreakdownError, UnknownParameterError, UnknownViewError
 from carepoints.analytics.periods import Period
@@ -95,8 +95,14 @@ def query(v: View, now: datetime, *, start: date | None = None, end: date | None
 
 
 def run(session: Session, name: str, now: datetime, **kwargs: object) -> Report:
+    """View `name` for the query of `kwargs`; a report that used today's live figures says
+    when they were computed (`live_at`: at most `analytics_live_seconds` before `now`)."""
     v = get(name)
-    return v.fn(session, query(v, now, **kwargs), now)  # type: ignore[arg-type]
+    report = v.fn(session, query(v, now, **kwargs), now)  # type: ignore[arg-type]
+    at = live.computed_at(session)
+    if at is not None:
+        report.extra["live_at"] = at.isoformat()
+    return report
 
 
 def _load() -> None:
