@@ -4,14 +4,16 @@ redeemed), a kiosk use today (live) and an annual budget, with every closed day 
 (`rollup_days`): the overview and every view with charts draw them (a canvas inside each chart,
 data-chart-ready, no console or page errors) and pass the accessibility check; the breakdown and
 period controls change the table; the Excel and CSV exports hold the numbers on screen; the
-English page has English chart titles and headers. A PostgreSQL smoke run."""
+English page has English chart titles and headers; each chart keeps its own aria-label (the
+numbers are in the table below); the period line says when today's live figures were computed.
+A PostgreSQL smoke run."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,7 +43,8 @@ CHARTS = """() => [...document.querySelectorAll('[data-chart]')].map(e => {
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         for (let i = 3; i < d.length; i += 4) { if (d[i]) inked++; }
     }
-    return {title: JSON.parse(e.dataset.chart).title.text, label: e.getAttribute('aria-label'),
+    return {title: JSON.parse(e.dataset.chart).title.text, type: e.dataset.chartType,
+            label: e.getAttribute('aria-label'),
             error: e.getAttribute('data-chart-error'), left: r.left, right: r.right, width: r.width,
             height: r.height, canvas: c ? [c.clientWidth, c.clientHeight] : null, inked: inked};
 })"""
@@ -128,6 +131,14 @@ def fits(page: Any) -> None:
         if scrolled is not None:
             assert scrolled["scrolled"] > 0, (page.url, scrolled)
             assert abs(scrolled["offset"]) <= 2, (page.url, scrolled)
+
+
+def live_shown(page: Any, since: datetime, words: str = "今日数据更新于") -> None:
+    """The period line says when today's live figures were computed (between `since` and now),
+    as HH:MM in the hospital's local time."""
+    at = datetime.fromisoformat(page.get_attribute("[data-live-at]", "data-live-at") or "")
+    assert since <= at <= utc_now(), (since, at)
+    assert page.locator("[data-live-at]").inner_text() == f"{words} {at.astimezone(kit.tz()):%H:%M}"
 
 
 def table(page: Any) -> dict[str, Any]:
@@ -230,7 +241,8 @@ def tour(page: Any, server: Server, device: str, errors: list[str]) -> dict[str,
         name = slug(href)
         covered = "-by-" in name or any(slug(h or "").startswith(f"{name}-by-") for h in panels)
         first = page.locator("#f-by option:not([value=''])")
-        if not found[name] and not covered and first.count():  # its charts compare groups: pick one
+        compares = any(c["type"] != "gauge" for c in found[name])
+        if not compares and not covered and first.count():  # its other charts compare groups: pick one
             todo.append(f"{href}&by={first.first.get_attribute('value')}")
     return found
 
@@ -240,13 +252,23 @@ def test_dashboard_draws_its_charts_on_desktop_and_phone(server: Server, desktop
     for device, page in (("desktop", desktop), ("phone", phone)):
         errors = watch(page)
         login_staff(page, server, "admin")
+        since = utc_now()
         found = tour(page, server, device, errors)
         with_charts = {name for name, charts in found.items() if charts}
-        assert {"index", "trend", "equity", "cost_benefit", "points-by-department", "visits-by-department",
-                "care-by-institution"} <= with_charts, sorted(found)
+        assert {"index", "trend", "equity", "cost_benefit", "points-by-department", "visits", "visits-by-department",
+                "care", "care-by-institution"} <= with_charts, sorted(found)
         titles = {c["title"] for c in found["index"]}
         assert {"每日积分", "每日活跃患者"} <= titles
         assert any(t.endswith("年预算使用") for t in titles)  # the budget gauge
+        # without a breakdown, visits and care draw their gauges (the total row's rate)
+        assert [(c["title"], c["type"]) for c in found["visits"]] == [("爽约率", "gauge")]
+        assert [(c["title"], c["type"]) for c in found["care"]] == [("随访完成率", "gauge")]
+        for charts in found.values():  # our label survives ECharts' aria: the numbers are in the table
+            assert all(c["label"] == f"{c['title']},数值见下表" for c in charts), charts
+        page.goto(f"{server.url}/admin/analytics")
+        live_shown(page, since)
+        page.goto(f"{server.url}/admin/analytics/trend")
+        live_shown(page, since)
 
 
 def test_breakdown_period_and_exports(server: Server, desktop: Any) -> None:
@@ -272,7 +294,7 @@ def test_breakdown_period_and_exports(server: Server, desktop: Any) -> None:
     assert sum(int(r[attended]) for r in by_department["rows"][1:]) == 7
     assert desktop.locator("table[data-report] tbody th a").count() == len(departments)  # drill-downs
     charts = drawn(desktop, errors)
-    assert [c["title"] for c in charts] == ["就诊指标"]
+    assert [c["title"] for c in charts] == ["爽约率", "就诊指标"]
     shot(desktop, "analytics-visits-department-desktop")
     exports_match(desktop, "visits")
     # the period: the last closed week only, the breakdown kept
@@ -306,6 +328,7 @@ def test_breakdown_period_and_exports(server: Server, desktop: Any) -> None:
 
 def test_english_titles_and_headers(server: Server, desktop: Any) -> None:
     seed()
+    since = utc_now()
     errors = watch(desktop)
     login_staff(desktop, server, "admin")
     desktop.goto(f"{server.url}/admin/analytics/trend")
@@ -314,9 +337,10 @@ def test_english_titles_and_headers(server: Server, desktop: Any) -> None:
     assert desktop.get_attribute("html", "lang") == "en"
     charts = drawn(desktop, errors)
     assert [c["title"] for c in charts] == ["Points per day", "Active patients per day"]
-    for c in charts:  # ECharts' own description of the chart (aria), in the page's language
-        assert c["title"] in c["label"]
+    for c in charts:  # our own label, in the page's language, kept through ECharts' aria setting
+        assert c["label"] == f"{c['title']} (the numbers are in the table below)"
         assert not CJK.search(c["label"]), c["label"]
+    live_shown(desktop, since, "today as of")
     assert table(desktop)["head"] == [c.en for c in TREND_COLUMNS]
     assert desktop.locator("h2[data-view]").inner_text() == "Points trend"
     shot(desktop, "analytics-trend-en-desktop")

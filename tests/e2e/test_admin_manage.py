@@ -1,12 +1,14 @@
 """The programme admin's management pages in Chromium (desktop): a reward created through the form,
 a refused entry shown in place, stock added and the reward disabled; an API key created (its secret
-shown once) and revoked; the tiers, budget, templates and staff pages shot; a PostgreSQL smoke run."""
+shown once) and revoked; the tiers, budget, templates and staff pages shot; the admin on a 390 × 844
+phone (a compact top bar, the language switch keeping the page's query); a PostgreSQL smoke run."""
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.time import utc_now
@@ -15,6 +17,7 @@ from carepoints.rules import governance
 from carepoints.security import service as security
 from tests.e2e.conftest import Server
 from tests.e2e.helpers import axe_check, login_staff, shot, submit
+from tests.e2e.test_staff_desk import console_fits_a_phone
 from tests.pages.test_admin_manage import security_actor
 
 
@@ -126,6 +129,29 @@ def test_admin_rewards_keys_and_pages(server: Server, desktop: Any) -> None:
     shot(desktop, "admin2-budget-gauge")
     desktop.goto(f"{server.url}/admin/keys?lang=en")
     shot(desktop, "admin2-keys-en")
+
+
+def test_admin_on_a_phone(server: Server, phone: Any) -> None:
+    login_staff(phone, server, "admin")
+    phone.goto(f"{server.url}/admin")
+    shot(phone, "admin2-phone-home")
+    console_fits_a_phone(phone)
+    axe_check(phone)
+    phone.goto(f"{server.url}/admin/rewards?done=stock_added")
+    assert "库存已增加" in phone.locator("#flash").inner_text()
+    shot(phone, "admin2-phone-rewards")
+    console_fits_a_phone(phone)
+    submit(phone, "header a.cp-tool[lang=en]")  # the language switch keeps the page's query
+    parts = urlsplit(phone.url)
+    assert (parts.path, parse_qsl(parts.query)) == ("/admin/rewards", [("done", "stock_added"), ("lang", "en")])
+    assert "Stock added" in phone.locator("#flash").inner_text()
+    assert "Programme admin" in phone.locator(".cp-top h1").inner_text()
+    shot(phone, "admin2-phone-rewards-en")
+    console_fits_a_phone(phone)
+    submit(phone, "header .cp-top-switch")  # to the staff console: still compact, in English
+    assert urlsplit(phone.url).path == "/staff"
+    shot(phone, "admin2-phone-console-en")
+    console_fits_a_phone(phone)
 
 
 def test_admin_smoke_on_postgresql(pg_server: Server, desktop: Any) -> None:

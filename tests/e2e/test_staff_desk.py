@@ -1,15 +1,17 @@
 """The staff front desk in Chromium (desktop): find a patient and open the summary, register them
 on site, check another in (HTMX row swap), enter a paper sheet line, verify a coupon and a
-clinician's follow-up booking, with screenshots of each; a PostgreSQL smoke run of a coupon
+clinician's follow-up booking, with screenshots of each; the console on a 390 × 844 phone (a
+compact top bar, the language switch keeping the search); a PostgreSQL smoke run of a coupon
 verification."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from carepoints.kit.time import utc_now
 from tests.e2e.conftest import Server
-from tests.e2e.helpers import axe_check, login_staff, shot, submit
+from tests.e2e.helpers import axe_check, login_staff, px, shot, submit
 from tests.pages.test_staff_desk import book, hospital, patient, today_session
 from tests.rewards.kit import add_reward, redeem
 
@@ -71,6 +73,62 @@ def test_front_desk_flows(server: Server, desktop: Any) -> None:
     submit(desktop, "[data-verify] button[type=submit]")
     assert desktop.locator("[data-error='rewards.coupon_used']").count() == 1
     shot(desktop, "desk-coupon-used")
+
+
+def console_fits_a_phone(page: Any) -> None:
+    """The console's top bar on a phone: at most 130 px tall, the title on one line, every control in
+    it at least 44 × 44 px and none overlapping another; the menu one row that scrolls sideways,
+    below the bar; the page no wider than the screen."""
+    header = page.locator("header.cp-top").bounding_box()
+    assert header["height"] <= 130, header
+    title = page.eval_on_selector(".cp-top h1 a", """a => {
+        const range = document.createRange(); range.selectNodeContents(a);
+        const r = range.getBoundingClientRect();
+        return {lines: range.getClientRects().length, height: r.height, text: a.textContent}; }""")
+    assert title["text"].strip()
+    assert title["height"] <= 2 * px(page, ".cp-top h1 a", "lineHeight"), title
+    assert title["lines"] == 1, title
+    boxes = []
+    for control in page.locator("header.cp-top a, header.cp-top button, header.cp-top .cp-top-who").all():
+        box = control.bounding_box()
+        assert box is not None
+        boxes.append(box)
+        if control.evaluate("e => e.matches('a, button')"):  # a touch target
+            assert min(box["width"], box["height"]) >= 44, (control.inner_text(), box)
+        assert 0 <= box["x"] <= box["x"] + box["width"] <= 390 + 0.5, (control.inner_text(), box)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            apart = (a["x"] + a["width"] <= b["x"] + 0.5 or b["x"] + b["width"] <= a["x"] + 0.5
+                     or a["y"] + a["height"] <= b["y"] + 0.5 or b["y"] + b["height"] <= a["y"] + 0.5)
+            assert apart, (a, b)
+    menu = page.locator("nav.cp-side").bounding_box()
+    assert menu["y"] >= header["y"] + header["height"] - 0.5
+    assert menu["height"] <= 60, menu
+    assert page.eval_on_selector("nav.cp-side", "n => getComputedStyle(n).overflowX") == "auto"
+    for link in page.locator("nav.cp-side a").all():
+        assert link.bounding_box()["height"] >= 44
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_console_on_a_phone(server: Server, phone: Any) -> None:
+    pid = patient(utc_now(), 25)
+    login_staff(phone, server, "frontdesk")
+    phone.goto(f"{server.url}/staff")
+    shot(phone, "desk-phone-home")
+    console_fits_a_phone(phone)
+    axe_check(phone)
+    phone.goto(f"{server.url}/staff/patients?by=card&q=CARD0025")
+    assert phone.locator(f"[data-results] tr[data-patient='{pid}']").count() == 1
+    shot(phone, "desk-phone-patients")
+    console_fits_a_phone(phone)
+    submit(phone, "header a.cp-tool[lang=en]")  # the language switch keeps the search
+    parts = urlsplit(phone.url)
+    assert parts.path == "/staff/patients"
+    assert parse_qsl(parts.query) == [("by", "card"), ("q", "CARD0025"), ("lang", "en")]
+    assert "Staff console" in phone.locator(".cp-top h1").inner_text()
+    assert phone.locator(f"[data-results] tr[data-patient='{pid}']").count() == 1
+    shot(phone, "desk-phone-patients-en")
+    console_fits_a_phone(phone)
 
 
 def test_follow_up_booking(server: Server, desktop: Any) -> None:

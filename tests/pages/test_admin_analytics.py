@@ -1,8 +1,10 @@
 """The analytics dashboard pages over real HTTP (SQLite and PostgreSQL), against the hand-computed
 hospital of tests/pages/analytics_world.py: the overview's KPI cards with the previous period,
-its charts (ECharts options built from the views' hints) and links; any view as a typed table
-with breakdowns and drill-down filters; the Excel and CSV exports holding the numbers on screen;
-the period presets; bad parameters as error pages (4xx, never 500); who may open them."""
+its charts (ECharts options built from the views' hints, each keeping our aria-label) and links;
+the period line's time of today's live figures; any view as a typed table with breakdowns and
+drill-down filters and its parameters named (selects where the choices are known); the visits and
+care gauges from their rate columns; the Excel and CSV exports holding the numbers on screen; the
+period presets; bad parameters as error pages (4xx, never 500); who may open them."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import csv
 import io
 import json
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +20,11 @@ import pytest
 from openpyxl import load_workbook
 
 from carepoints.analytics import views
+from carepoints.config import get_settings
+from carepoints.engagement.care.schemas import AlertKind, AlertStatus
+from carepoints.kit.time import utc_now
 from carepoints.pages.admin.analytics import fmt, preset_period
+from tests.analytics import visits_kit as kit
 from tests.conftest import Db
 from tests.pages.analytics_world import ACTIVE, BY_BAND, ISSUED, PREVIOUS_ISSUED, World, build, report_table
 from tests.pages.helpers import PageClient, staff_client
@@ -50,6 +56,27 @@ def charts(html: str) -> list[dict[str, Any]]:
     import html as h
 
     return [json.loads(h.unescape(raw)) for raw in re.findall(r"data-chart='([^']*)'", html)]
+
+
+def labelled_charts(html: str) -> list[tuple[str, dict[str, Any]]]:
+    """Each chart container's aria-label with its ECharts option."""
+    import html as h
+
+    return [(h.unescape(label), json.loads(h.unescape(raw))) for label, raw in
+            re.findall(r'aria-label="([^"]*)"\s+data-chart-type="[a-z]+" data-chart=\'([^\']*)\'', html)]
+
+
+def live_line(html: str, since: datetime, words: str = "今日数据更新于") -> datetime:
+    """The period line's time of today's live figures: computed between `since` and now, shown
+    as HH:MM in the hospital's local time. Answers the instant."""
+    m = re.search(r'<span data-live-at="([^"]+)">([^<]*)<time datetime="([^"]+)">([^<]*)</time>', html)
+    assert m, "no live time on the period line"
+    at = datetime.fromisoformat(m.group(1))
+    assert m.group(3) == m.group(1)
+    assert since <= at <= utc_now(), (since, at)
+    assert " ".join(m.group(2).split()) == words
+    assert m.group(4) == f"{at.astimezone(get_settings().tz):%H:%M}"
+    return at
 
 
 def row_of(rows: list[dict[str, tuple[str, str]]], col: str, text: str) -> dict[str, tuple[str, str]]:
@@ -84,8 +111,10 @@ def test_presets() -> None:
 
 def test_overview_cards_charts_and_links(world: World) -> None:
     client = admin()
+    since = utc_now()
     r = client.get("/admin/analytics")
     assert r.status_code == 200, r.text[:800]
+    live_line(r.text, since)  # the kiosk use today is live
     assert 'aria-current="page"' in r.text
     assert 'href="/admin/analytics"' in r.text
     start = world.today - timedelta(days=29)
@@ -139,6 +168,7 @@ def test_presets_set_the_period(world: World) -> None:
     last = first - timedelta(days=1)
     r = client.get("/admin/analytics?preset=last_month")
     assert f'data-period="{last.replace(day=1).isoformat()}~{last.isoformat()}"' in r.text
+    assert "data-live-at" not in r.text  # nothing of today: no live time
     r = client.get(f"/admin/analytics?start={world.today.isoformat()}&end={world.today.isoformat()}")
     assert card(r.text, "issued")["value"] == "10"  # today, live
     assert card(r.text, "issued")["previous"] == "0"
@@ -166,8 +196,10 @@ def test_a_view_as_a_typed_table_with_breakdown_and_drill_down(world: World) -> 
     narrowed = client.get(drill.group(1).replace("&amp;", "&"))
     assert narrowed.status_code == 200, narrowed.text[:800]
     assert row_of(report_table(narrowed.text), "name", "全部")["value_issued"][0] == "20"
+    since = utc_now()
     english = client.get("/admin/analytics/points?by=age_band&lang=en")
     assert "Points issued (period)" in english.text
+    live_line(english.text, since, "today as of")
     assert row_of(report_table(english.text), "name", "Total")["value_issued"][0] == f"{ISSUED}"
 
 
@@ -177,8 +209,59 @@ def test_every_registered_view_renders(world: World) -> None:
         r = client.get(f"/admin/analytics/{v.name}")
         assert r.status_code == 200, (v.name, r.text[:800])
         assert f'data-view="{v.name}"' in r.text
-        for option in charts(r.text):  # every chart option is well-formed ECharts
+        for label, option in labelled_charts(r.text):  # every chart option is well-formed ECharts
             assert option["series"], v.name
+            # ECharts' aria keeps our label (the numbers are in the table) instead of its own
+            assert label == f"{option['title']['text']},数值见下表"
+            assert option["aria"] == {"enabled": True, "label": {"description": label}}
+            if option.get("yAxis", {}).get("name"):  # "%" above the plot, below the legend's line
+                assert option["grid"]["top"] - option["yAxis"]["nameGap"] - 14 >= option["legend"]["top"] + 14
+        for p in v.params:  # every parameter has a name in words
+            assert f'<label for="f-{p}">{p}</label>' not in r.text, (v.name, p)
+
+
+def test_care_list_parameters_are_named_and_offer_their_choices(world: World) -> None:
+    client = admin()
+    r = client.get("/admin/analytics/care_list?kind=critical_value")
+    assert r.status_code == 200, r.text[:800]
+    for key, name in (("kind", "提醒类型"), ("status", "提醒状态"), ("limit", "每页条数"), ("offset", "跳过条数")):
+        assert f'<label for="f-{key}">{name}</label>' in r.text, key
+    kinds = re.search(r'<select id="f-kind" name="kind">(.*?)</select>', r.text, re.S)
+    statuses = re.search(r'<select id="f-status" name="status">(.*?)</select>', r.text, re.S)
+    assert kinds
+    assert statuses
+    assert re.findall(r'<option value="([a-z_]+)"', kinds.group(1)) == [k.value for k in AlertKind]
+    assert re.findall(r'<option value="([a-z_]+)"', statuses.group(1)) == [s.value for s in AlertStatus]
+    assert '<option value="critical_value" selected>危急值</option>' in kinds.group(1)  # the asked one kept
+    assert '<option value="open" >待处理</option>' in statuses.group(1)
+    assert '<input id="f-limit" name="limit" value="">' in r.text  # no known choices: a text box
+    english = client.get("/admin/analytics/care_list?lang=en")
+    assert '<label for="f-kind">Alert kind</label>' in english.text
+    assert ">Critical value</option>" in english.text
+
+
+def test_visits_and_care_draw_their_gauges_without_a_breakdown(db: Db) -> None:
+    kit.visits_world(kit.at(kit.T0 - timedelta(days=1), "09:00"))
+    kit.rollup()
+    client = admin()
+    week = f"start={kit.W2.isoformat()}&end={(kit.W2 + timedelta(days=6)).isoformat()}"
+    r = client.get(f"/admin/analytics/visits?{week}")
+    gauges = [c for c in charts(r.text) if c["series"][0]["type"] == "gauge"]
+    assert [g["title"]["text"] for g in gauges] == ["爽约率"]
+    # W2: 2 no-shows of 7 visits booked (tests/analytics/test_visits.py)
+    assert gauges[0]["series"][0]["data"] == [{"value": 28.6, "name": "爽约率(本期)"}]
+    assert row_of(report_table(r.text), "name", "全部")["value_no_show_rate"][0] == "28.6%"
+    by = client.get(f"/admin/analytics/visits?{week}&by=department")
+    assert [c["title"]["text"] for c in charts(by.text)] == ["爽约率", "就诊指标"]
+    assert charts(by.text)[0]["series"][0]["data"][0]["value"] == 28.6  # the total row, not a group's
+    care = client.get(f"/admin/analytics/care?{week}")
+    gauge = next(c for c in charts(care.text) if c["title"]["text"] == "随访完成率")
+    shown = row_of(report_table(care.text), "name", "全部")["value_followup_completion"]
+    assert shown[1] != ""
+    assert gauge["series"][0]["data"][0]["value"] == round(float(shown[1]) * 100, 1)
+    assert gauge["series"][0]["data"][0]["name"] == "随访完成率(本期)"
+    english = client.get(f"/admin/analytics/visits?{week}&lang=en")
+    assert charts(english.text)[0]["series"][0]["data"][0]["name"] == "No-show rate (period)"
 
 
 def test_exports_hold_the_numbers_on_screen(world: World) -> None:

@@ -1,10 +1,15 @@
 """The page infrastructure over real HTTP: the one-time-code login (and choosing who one is),
 the signed session cookie, CSRF, elderly mode that follows the patient, the staff login, the
-surfaces kept apart, and errors rendered per surface (page, HTMX fragment, login redirect)."""
+surfaces kept apart, errors rendered per surface (page, HTMX fragment, login redirect), and the
+EN/中文 switch that keeps the page's path and other query parameters."""
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +18,7 @@ from carepoints.app import create_app
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx
 from carepoints.kit.time import utc_now
-from carepoints.pages.web import PATIENT, STAFF, safe_next
+from carepoints.pages.web import PATIENT, STAFF, lang_href, safe_next
 from carepoints.patients import service as patients
 from carepoints.security import otp
 from tests.conftest import Db
@@ -212,3 +217,53 @@ def test_safe_next_stays_on_this_site() -> None:
     assert safe_next("//evil.example/x", "/") == "/"
     assert safe_next(None, "/staff") == "/staff"
     assert CSRF
+
+
+_SWITCH = re.compile(r'<a class="cp-tool[^"]*"(?: data-no-read)? href="([^"]*)" hreflang="(zh|en)"')
+
+
+def _switch(r: Any) -> tuple[str, list[tuple[str, str]], str]:
+    """The header's language link on a page: (path, query pairs, the raw href as in the HTML)."""
+    m = _SWITCH.search(r.text)
+    assert m, r.text[:800]
+    raw = m.group(1)
+    parts = urlsplit(html.unescape(raw))
+    return parts.path, parse_qsl(parts.query, keep_blank_values=True), raw
+
+
+def test_the_language_link_keeps_the_path_and_the_other_query_parameters(db: Db) -> None:
+    admin, _ = staff_client("admin")
+    hostile = '<script>alert("x")</script>&lang=en'
+    r = admin.get("/staff/patients", params={"by": "card", "q": hostile, "empty": ""})
+    assert r.status_code == 200
+    path, pairs, raw = _switch(r)
+    assert path == "/staff/patients"
+    assert pairs == [("by", "card"), ("q", hostile), ("empty", ""), ("lang", "en")]
+    assert "<" not in raw
+    assert '"' not in raw
+    assert "&amp;" in raw  # the separators are HTML-escaped in the attribute
+    # following it: English, the search kept, and the switch back keeps it too (lang replaced, not added)
+    english = admin.get(html.unescape(raw))
+    assert "Staff console" in english.text
+    path, pairs, _ = _switch(english)
+    assert path == "/staff/patients"
+    assert pairs == [("by", "card"), ("q", hostile), ("empty", ""), ("lang", "zh")]
+    # the programme admin and an error page (the path re-encoded), on the same header
+    r = admin.get("/admin?tab=rules&lang=zh&tab=drafts")
+    assert _switch(r)[:2] == ("/admin", [("tab", "rules"), ("tab", "drafts"), ("lang", "en")])
+    r = admin.get("/staff/no such page?x=1")
+    assert r.status_code == 404
+    assert unquote(_switch(r)[0]) == "/staff/no such page"
+    assert 'href="/staff/no%20such%20page?x=1&amp;lang=en"' in r.text
+    # the patient pages
+    patient = patient_client(enrol(utc_now()), lang="en")
+    path, pairs, _ = _switch(patient.get("/me/points?kind=earned&lang=en"))
+    assert (path, pairs) == ("/me/points", [("kind", "earned"), ("lang", "zh")])
+
+
+def test_lang_href_builds_a_same_site_link() -> None:
+    assert lang_href("/staff/care-list", "band=high&lang=zh", "en") == "/staff/care-list?band=high&lang=en"
+    assert lang_href("/", "", "zh") == "/?lang=zh"
+    assert lang_href("/me/a b", "q=%E5%BC%A0+%26", "en") == "/me/a%20b?q=%E5%BC%A0+%26&lang=en"
+    assert lang_href("//evil.example/x", "a=1", "en") == "?a=1&lang=en"  # never another host
+    assert lang_href("", "", "en") == "?lang=en"

@@ -24,17 +24,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from sqlalchemy.orm import Session
 
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import AppError, UnauthenticatedError, ValidationFailedError
-from carepoints.kit.templating import LANGS, pick, render, say
+from carepoints.kit.templating import LANGS, environment, pick, render, say
 from carepoints.kit.web import error_surface
 from carepoints.patients import service as patients
 from carepoints.security import scope, service
@@ -373,6 +375,26 @@ def page_prefixes(*prefixes: str) -> None:
     """Errors under these paths render as pages (kit.web.error_surface)."""
     for prefix in prefixes:
         error_surface(prefix, render_error)
+
+
+def lang_href(path: str, query: str, lang: str) -> str:
+    """This page in `lang`: the same path with every other query parameter kept (parsed and
+    re-encoded, so nothing from the request reaches the link unescaped). A path that is not a
+    plain same-site one ("//host") falls back to a query-only link, which keeps the current page."""
+    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "lang"]
+    pairs.append(("lang", lang))
+    same_site = path.startswith("/") and not path.startswith("//")
+    return f"{quote(path) if same_site else ''}?{urlencode(pairs)}"
+
+
+@pass_context
+def _switch_lang_href(ctx: Context) -> str:
+    """Template global `switch_lang_href()`: the header's EN/中文 switch on every surface."""
+    other = "zh" if ctx.get("lang") == "en" else "en"
+    return lang_href(str(ctx.get("path") or ""), str(ctx.get("query") or ""), other)
+
+
+environment().globals["switch_lang_href"] = _switch_lang_href
 
 
 def safe_next(target: str | None, default: str) -> str:

@@ -12,13 +12,16 @@
 
 Everything is generic over the registry (`analytics.views`): a view answers a `Report` whose
 `extra["charts"]` hints (`bar` / `line` with `x` and `series` column keys, `gauge` with `value`
-and `max`) become ECharts options here, rendered by carepoints.js (`data-chart`). Each chart has
-the table under it as its text alternative. `table_of`, `chart_options`, `run` and `Asked` are
-shared with the experiments page and the nurses' care list."""
+and `max`, or with a pct `series` column read from the total row) become ECharts options here,
+rendered by carepoints.js (`data-chart`). Each chart has the table under it as its text
+alternative (its aria-label says so). A report that used today's live figures (`live_at`) says
+on the period line when they were computed, in the hospital's local time. `table_of`,
+`chart_options`, `run` and `Asked` are shared with the experiments page and the nurses' care list."""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -28,16 +31,18 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from carepoints.analytics import catalogue, dims, export, periods, views
+from carepoints.analytics import care, catalogue, dims, export, live, periods, views
 from carepoints.analytics.endpoints import MEDIA
 from carepoints.analytics.experiments import OUTCOME_NAMES
 from carepoints.analytics.report import Column, Report
 from carepoints.config import get_settings
+from carepoints.engagement.care.schemas import AlertKind, AlertStatus
 from carepoints.engagement.health.schemas import CONDITION_NAMES
 from carepoints.experiments import service as experiments
 from carepoints.experiments.schemas import OUTCOMES
 from carepoints.kit.errors import PermissionDeniedError
 from carepoints.kit.time import local_date, utc_now
+from carepoints.pages.staff.queues_common import label
 from carepoints.pages.web import Page, invalid, reading, staff_page
 
 router = APIRouter(include_in_schema=False)
@@ -53,8 +58,12 @@ FILTER_NAMES: dict[str, tuple[str, str]] = {
     "institution_id": ("机构", "Institution"), "department_id": ("科室", "Department"),
     "clinician_id": ("医生", "Clinician"), "age_band": ("年龄段", "Age band"),
     "condition": ("慢病", "Chronic condition"), "channel": ("渠道", "Channel")}
-PARAM_NAMES: dict[str, tuple[str, str]] = {"experiment_id": ("试验", "Experiment"),
-                                           "outcome": ("结果指标", "Outcome")}
+PARAM_NAMES: dict[str, tuple[str, str]] = {
+    "experiment_id": ("试验", "Experiment"), "outcome": ("结果指标", "Outcome"),
+    "baseline": ("基线爽约率(0–1)", "Baseline no-show rate (0–1)"),
+    "kind": ("提醒类型", "Alert kind"), "status": ("提醒状态", "Alert status"),
+    "limit": ("每页条数", "Rows per page"), "cursor": ("从此提醒编号之后", "After alert (id)"),
+    "offset": ("跳过条数", "Rows to skip")}
 # a breakdown's row narrows the view to that group: by → the filter it sets
 DRILL = {"institution": "institution_id", "department": "department_id", "clinician": "clinician_id",
          "age_band": "age_band", "condition": "condition", "channel": "channel"}
@@ -163,10 +172,21 @@ def run(page: Page, v: views.View, a: Asked, now: datetime) -> tuple[views.Query
     bad parameters are the view's 4xx)."""
     readable(page, v)
     assert page.principal is not None  # noqa: S101
-    q = views.query(v, now, start=a.start, end=a.end, by=a.by, filters=a.filters, params=a.params,
-                    institutions=page.principal.institutions)
-    with reading() as session:
-        return q, v.fn(session, q, now)
+    asks: dict[str, Any] = {"start": a.start, "end": a.end, "by": a.by, "filters": a.filters,
+                            "params": a.params, "institutions": page.principal.institutions}
+    q = views.query(v, now, **asks)
+    with reading() as session:  # views.run: the report says when today's live figures were computed
+        return q, views.run(session, v.name, now, **asks)
+
+
+def live_at(*instants: str | datetime | None) -> dict[str, str] | None:
+    """When the oldest of today's live figures on the page was computed: {iso, text (HH:MM in
+    the hospital's local time)}; None when the page used no live figure."""
+    found = [datetime.fromisoformat(t) if isinstance(t, str) else t for t in instants if t]
+    if not found:
+        return None
+    oldest = min(found)
+    return {"iso": oldest.isoformat(), "text": oldest.astimezone(get_settings().tz).strftime("%H:%M")}
 
 
 # --- formatting ------------------------------------------------------------------------
@@ -244,6 +264,21 @@ def _title(page: Page, hint: dict[str, Any], report: Report) -> str:
     return page.tr(report.title_zh, report.title_en)
 
 
+def _described(page: Page, title: str) -> dict[str, Any]:
+    """ECharts' aria setting: the container keeps our label (the title and where its numbers
+    are) instead of ECharts' own generated description (5.6: `aria.label.description`)."""
+    return {"enabled": True, "label": {"description": chart_label(page, title)}}
+
+
+def chart_label(page: Page, title: str) -> str:
+    return title + page.tr(",数值见下表", " (the numbers are in the table below)")
+
+
+def _px(text: str, size: int = 12) -> int:
+    """About how wide ECharts draws `text` at `size` px (a CJK character is square, others ~0.6)."""
+    return math.ceil(sum(size if ord(ch) >= 0x2E80 else size * 0.6 for ch in text))
+
+
 def _axis_chart(page: Page, hint: dict[str, Any], report: Report, title: str) -> dict[str, Any] | None:
     cols = {c.key: c for c in report.columns}
     x = cols.get(str(hint.get("x")))
@@ -254,16 +289,29 @@ def _axis_chart(page: Page, hint: dict[str, Any], report: Report, title: str) ->
     kind = "line" if hint["type"] == "line" else "bar"
     pct = all(s.kind == "pct" for s in series)
     many = len(rows) > 31
+    labels = [_text(page, r, x) for r in rows]
+    slanted = kind == "bar" and len(rows) > 4
+    # containLabel makes room for the x labels below the plot only, not at its sides: a line's
+    # first and last labels are centred on the plot's edges (half of each sticks out; the y labels
+    # cover some on the left), a slanted first label reaches left of its bar by its width less
+    # the y labels and half a band (about 40 px)
+    left, right = 8, 16
+    if kind == "line":
+        left, right = max(left, _px(labels[0]) // 2 - 8), max(right, _px(labels[-1]) // 2 + 4)
+    elif slanted:
+        left = max(left, math.ceil(_px(labels[0]) * math.cos(math.radians(30))) - 40)
     return {
-        "animation": False, "color": PALETTE, "aria": {"enabled": True},
+        "animation": False, "color": PALETTE, "aria": _described(page, title),
         "title": {"text": title, "left": 0, "textStyle": {"fontSize": 15, "color": "#111827"}},
         "tooltip": {"trigger": "axis"},
         "legend": {"top": 26, "left": 0, "type": "scroll", "textStyle": {"color": "#111827"}},
-        "grid": {"left": 8, "right": 16, "top": 64, "bottom": 8, "containLabel": True},
-        "xAxis": {"type": "category", "data": [_text(page, r, x) for r in rows],
+        # the y axis's name ("%") sits above the plot: under the legend, not on it
+        "grid": {"left": left, "right": right, "top": 84 if pct else 64, "bottom": 8, "containLabel": True},
+        "xAxis": {"type": "category", "data": labels,
                   "axisLabel": {"color": "#374151", "hideOverlap": True,
-                                **({"interval": 0, "rotate": 30} if kind == "bar" and len(rows) > 4 else {})}},
-        "yAxis": {"type": "value", "name": "%" if pct else "", "axisLabel": {"color": "#374151"}},
+                                **({"interval": 0, "rotate": 30} if slanted else {})}},
+        "yAxis": {"type": "value", "name": "%" if pct else "", "nameGap": 12,
+                  "nameTextStyle": {"color": "#374151", "align": "right"}, "axisLabel": {"color": "#374151"}},
         "series": [{"type": kind, "name": _label(page, s) + ("" if pct or s.kind != "pct" else " (%)"),
                     "data": [_value(r.get(s.key), s.kind) for r in rows],
                     **({"showSymbol": not many, "connectNulls": False} if kind == "line" else {})}
@@ -271,30 +319,57 @@ def _axis_chart(page: Page, hint: dict[str, Any], report: Report, title: str) ->
     }
 
 
-def _gauge(page: Page, hint: dict[str, Any], title: str) -> dict[str, Any] | None:
+def _total_row(report: Report) -> dict[str, Any] | None:
+    """The row that sums the others (a view without a breakdown has only that one)."""
+    return next((r for r in report.rows if _is_total(r)), report.rows[0] if len(report.rows) == 1 else None)
+
+
+def _gauged(page: Page, hint: dict[str, Any], report: Report) -> tuple[float, str, str] | None:
+    """A gauge's (percentage, caption under it, colour): `value` of `max` (the budget: amber from
+    80%, red from 100%), or the total row's share of the hint's first `series` column (a pct
+    column of the view; x/series hints as the bar charts have)."""
     used, most = hint.get("value"), hint.get("max")
-    if used is None or not most:
+    if used is not None and most:
+        share = round(float(used) / float(most) * 100, 1)
+        colour = "#b91c1c" if share >= 100 else ("#c2410c" if share >= 80 else "#047857")
+        return share, f"{fmt(used, 'cny')} / {fmt(most, 'cny')}", colour
+    cols = {c.key: c for c in report.columns}
+    column = next((cols[s] for s in hint.get("series") or () if s in cols), None)
+    total = _total_row(report)
+    if column is None or column.kind != "pct" or total is None or total.get(column.key) in (None, ""):
         return None
-    share = round(float(used) / float(most) * 100, 1)
+    return round(float(total[column.key]) * 100, 1), _label(page, column), PALETTE[0]
+
+
+def _gauge(page: Page, hint: dict[str, Any], report: Report, title: str) -> dict[str, Any] | None:
+    gauged = _gauged(page, hint, report)
+    if gauged is None:
+        return None
+    share, caption, colour = gauged
+    # the figure and its caption sit below the dial, between the ends of the arc, clear of the
+    # "0" / "100" labels and of the needle (at most 60% of the radius long)
     return {
-        "animation": False, "aria": {"enabled": True},
+        "animation": False, "aria": _described(page, title),
         "title": {"text": title, "left": 0, "textStyle": {"fontSize": 15, "color": "#111827"}},
         "series": [{
             "type": "gauge", "min": 0, "max": max(100, int(share // 10 + 1) * 10) if share > 100 else 100,
-            "center": ["50%", "62%"], "progress": {"show": True, "width": 14},
-            "axisLine": {"lineStyle": {"width": 14}}, "axisLabel": {"distance": 18, "color": "#374151"},
-            "itemStyle": {"color": "#b91c1c" if share >= 100 else ("#c2410c" if share >= 80 else "#047857")},
-            "detail": {"valueAnimation": False, "formatter": "{value}%", "fontSize": 24, "color": "#111827",
-                       "offsetCenter": [0, "35%"]},
-            "title": {"offsetCenter": [0, "75%"], "color": "#374151", "fontSize": 14},
-            "data": [{"value": share, "name": f"{fmt(used, 'cny')} / {fmt(most, 'cny')}"}]}],
+            "center": ["50%", "52%"], "radius": "70%", "splitNumber": 5,
+            "progress": {"show": True, "width": 12}, "axisLine": {"lineStyle": {"width": 12}},
+            "axisTick": {"distance": 2, "length": 4}, "splitLine": {"distance": 2, "length": 8},
+            "axisLabel": {"distance": 16, "color": "#374151", "fontSize": 12},
+            "pointer": {"length": "58%", "width": 5}, "anchor": {"show": True, "size": 10},
+            "itemStyle": {"color": colour},
+            "detail": {"valueAnimation": False, "formatter": "{value}%", "fontSize": 20, "fontWeight": "bold",
+                       "color": "#111827", "offsetCenter": [0, "80%"]},
+            "title": {"offsetCenter": [0, "106%"], "color": "#374151", "fontSize": 14},
+            "data": [{"value": share, "name": caption}]}],
     }
 
 
 def chart_options(page: Page, report: Report, types: tuple[str, ...] | None = None,
                   limit: int | None = None) -> list[dict[str, Any]]:
-    """The report's chart hints (those of `types`) as {title, option (JSON text), label, series}
-    for `data-chart`; a hint this page cannot draw is left out (the table still shows it)."""
+    """The report's chart hints (those of `types`) as {title, type, option (JSON text), label,
+    hint} for `data-chart`; a hint this page cannot draw is left out (the table still shows it)."""
     out: list[dict[str, Any]] = []
     for hint in report.extra.get("charts") or ():
         if not isinstance(hint, dict) or (types is not None and hint.get("type") not in types):
@@ -303,13 +378,13 @@ def chart_options(page: Page, report: Report, types: tuple[str, ...] | None = No
         if hint.get("type") in ("bar", "line"):
             option = _axis_chart(page, hint, report, title)
         elif hint.get("type") == "gauge":
-            option = _gauge(page, hint, title)
+            option = _gauge(page, hint, report, title)
         else:
             option = None
         if option is None:
             continue
         out.append({"title": title, "type": hint["type"], "option": json.dumps(option, ensure_ascii=False),
-                    "hint": hint})
+                    "label": chart_label(page, title), "hint": hint})
         if limit is not None and len(out) >= limit:
             break
     return out
@@ -318,16 +393,20 @@ def chart_options(page: Page, report: Report, types: tuple[str, ...] | None = No
 def hint_table(page: Page, hint: dict[str, Any], report: Report) -> dict[str, Any] | None:
     """The numbers of one chart as a small table (its text alternative on the overview)."""
     cols = {c.key: c for c in report.columns}
-    if hint.get("type") == "gauge":
+    if hint.get("type") == "gauge" and hint.get("max"):
         return {"columns": [page.tr("已使用", "Used"), page.tr("预算", "Budget")],
                 "rows": [[fmt(hint.get("value"), "cny"), fmt(hint.get("max"), "cny")]]}
     x = cols.get(str(hint.get("x")))
     series = [cols[s] for s in hint.get("series") or () if s in cols]
     if x is None:
         return None
+    if hint.get("type") == "gauge":  # the total row's figure
+        total = _total_row(report)
+        shown = [total] if total is not None else []
+    else:
+        shown = [r for r in report.rows if not _is_total(r)]
     return {"columns": [_label(page, c) for c in (x, *series)],
-            "rows": [[_text(page, r, x), *(fmt(r.get(s.key), s.kind) for s in series)]
-                     for r in report.rows if not _is_total(r)]}
+            "rows": [[_text(page, r, x), *(fmt(r.get(s.key), s.kind) for s in series)] for r in shown]}
 
 
 # --- the overview ----------------------------------------------------------------------
@@ -352,10 +431,12 @@ def _card(page: Page, item: dict[str, Any]) -> dict[str, Any]:
             "value": fmt(value, kind), "previous": fmt(before, kind), "direction": direction, "change": change}
 
 
-def _headlines(page: Page, a: Asked, now: datetime) -> list[dict[str, Any]]:
+def _headlines(page: Page, a: Asked, now: datetime) -> tuple[list[dict[str, Any]], list[datetime | None]]:
+    """The KPI cards, and when the live figures each module read were computed."""
     assert page.principal is not None  # noqa: S101
     registered = {v.name: v for v in views.all_views()}
     cards: list[dict[str, Any]] = []
+    computed: list[datetime | None] = []
     for module_name, view_name in HEADLINES:
         headline = getattr(getattr(catalogue, module_name, None), "headline", None)
         v = registered.get(view_name)
@@ -364,10 +445,12 @@ def _headlines(page: Page, a: Asked, now: datetime) -> list[dict[str, Any]]:
         q = views.query(v, now, start=a.start, end=a.end, institutions=page.principal.institutions)
         with reading() as session:
             cards += [{**_card(page, item), "group": view_name} for item in headline(session, q, now)]
-    return cards
+            computed.append(live.computed_at(session))
+    return cards, computed
 
 
-def _panels(page: Page, a: Asked, now: datetime) -> list[dict[str, Any]]:
+def _panels(page: Page, a: Asked, now: datetime) -> tuple[list[dict[str, Any]], list[str | None]]:
+    """The charts of `PANELS`, and their reports' `live_at`."""
     assert page.principal is not None  # noqa: S101
     registered = {v.name: v for v in views.all_views()}
     reports: dict[tuple[str, str | None], Report] = {}
@@ -389,7 +472,7 @@ def _panels(page: Page, a: Asked, now: datetime) -> list[dict[str, Any]]:
                         "text": page.tr("未设定年度预算,或当前范围不是整个医联体。",
                                         "No annual budget is set, or the reach is not the whole alliance."),
                         "href": "/admin/budget"})
-    return out
+    return out, [r.extra.get("live_at") for r in reports.values()]
 
 
 @router.get("/admin/analytics")
@@ -404,9 +487,11 @@ def overview(page: Read, request: Request) -> Response:
     links = [{"name": v.name, "title": page.tr(v.title_zh, v.title_en),
               "href": f"/admin/analytics/{v.name}?{a.query_string()}"}
              for v in views.all_views() if page.principal.can(v.permission)]
+    cards, computed = _headlines(page, a, now)
+    panels, panels_live = _panels(page, a, now)
     return page.render("admin/analytics/index.html", period=period, previous=period.previous(), asked=a,
-                       presets=_period_links(page, "/admin/analytics", a), cards=_headlines(page, a, now),
-                       panels=_panels(page, a, now), links=links, today=today)
+                       presets=_period_links(page, "/admin/analytics", a), cards=cards, panels=panels,
+                       links=links, live_at=live_at(*computed, *panels_live))
 
 
 # --- one view ----------------------------------------------------------------------------
@@ -430,7 +515,12 @@ def _filter_controls(page: Page, a: Asked) -> list[dict[str, Any]]:
 
 
 def param_choices(page: Page, name: str) -> list[tuple[str, str]] | None:
-    """The choices of a view parameter the page knows (experiment, outcome), else None."""
+    """The choices of a view parameter the page knows (experiment, outcome, the care list's alert
+    kind in the words of its kind column and status as the nurses' care list says it), else None."""
+    if name == "kind":
+        return [(k.value, page.tr(*care.KIND_NAMES.get(k.value, (k.value, k.value)))) for k in AlertKind]
+    if name == "status":
+        return [(s.value, label(page, "alert_status", s.value)) for s in AlertStatus]
     if name == "outcome":
         return [(o, page.tr(*OUTCOME_NAMES[o])) for o in OUTCOMES]
     if name == "experiment_id":
@@ -471,7 +561,8 @@ def one_view(page: Read, request: Request, name: str) -> Response:
         presets=_period_links(page, base, a, keep), charts=chart_options(page, report),
         table=table_of(page, report, a, base), **controls(page, v, a),
         export=a.query_string(start=q.period.start.isoformat(), end=q.period.end.isoformat()),
-        keep=keep, today=q.today, rolled_through=report.extra.get("rolled_through"),
+        keep=keep, rolled_through=report.extra.get("rolled_through"),
+        live_at=live_at(report.extra.get("live_at")),
         overview=f"/admin/analytics?{urlencode(q.period.as_dict())}")
 
 
