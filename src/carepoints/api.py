@@ -27,6 +27,8 @@ from carepoints.scheduling.endpoints import router as scheduling
 from carepoints.security.audit_endpoints import router as audit_log
 from carepoints.security.endpoints import router as auth
 from carepoints.security.wechat_endpoints import router as wechat
+from carepoints.services.pricing.endpoints import router as pricing
+from carepoints.services.triage.endpoints import router as triage
 from carepoints.tiers.endpoints import router as tiers
 
 router = APIRouter(prefix="/api/v1")
@@ -57,3 +59,5 @@ router.include_router(wechat)  # (ops.wechat) WeChat binding and login
 router.include_router(alliance)  # (ops.alliance) alliances, institution systems, patient links
 router.include_router(analytics)  # (analytics) dashboards: KPIs, care list, equity, experiments; CSV / Excel
 router.include_router(experiments)  # (experiments) A/B tests of rules: create, start, stop, assignment
+router.include_router(pricing)  # (services.pricing) price catalogue import, items, packages, cost estimates
+router.include_router(triage)  # (services.triage) triage guidance (智能导诊) and its knowledge base

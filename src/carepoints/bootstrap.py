@@ -11,6 +11,7 @@ from carepoints.kit.time import utc_now
 from carepoints.ledger import service as ledger
 from carepoints.rewards import service as rewards
 from carepoints.rules import service as rules
+from carepoints.services.triage import service as triage
 
 
 def seed(engine: Engine | None = None) -> None:
@@ -19,6 +20,7 @@ def seed(engine: Engine | None = None) -> None:
         rules.ensure_default(session)
         rewards.sync_catalogue(session, rules.parse_programme(rules.default_programme_text()), utc_now(),
                                only_missing=True)
+        triage.ensure_knowledge(session, utc_now())  # (services.triage) what the knowledge base file adds
 
 
 def prepare(engine: Engine | None = None) -> None:

@@ -91,6 +91,20 @@ from carepoints.security.models import (
     WechatBinding,
     WechatState,
 )
+from carepoints.services.pricing.models import (
+    PriceImportUpload,
+    PriceItem,
+    PricePackage,
+    PricePackageItem,
+    PricingSetting,
+)
+from carepoints.services.triage.models import (
+    TriageDailyCount,
+    TriageDepartmentMap,
+    TriageKind,
+    TriageRedFlag,
+    TriageTerm,
+)
 from carepoints.tiers.models import PatientAdvisor, TierChange
 
 metadata = Base.metadata
@@ -173,6 +187,11 @@ __all__ = [
     "PhotoTask",
     "PointsDaily",
     "Preference",
+    "PriceImportUpload",
+    "PriceItem",
+    "PricePackage",
+    "PricePackageItem",
+    "PricingSetting",
     "ProfileItem",
     "ProgramRule",
     "ProgramVersion",
@@ -198,6 +217,11 @@ __all__ = [
     "Suspension",
     "TierChange",
     "Transfer",
+    "TriageDailyCount",
+    "TriageDepartmentMap",
+    "TriageKind",
+    "TriageRedFlag",
+    "TriageTerm",
     "VisitPatients",
     "VisitPeriod",
     "VisitsDaily",

@@ -66,6 +66,7 @@ from carepoints.scheduling.schemas import (
 from carepoints.security import service as security
 from carepoints.security import staff as staff_accounts
 from carepoints.security.models import StaffUser
+from carepoints.services.pricing import service as pricing
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["秀英", "桂英", "建国", "志强", "淑珍", "国华", "玉兰", "德明",
@@ -147,10 +148,22 @@ def load(now: datetime) -> str:
     sessions = _schedule(pids, now)
     mall = _mall(pids, now)
     engaged = _engagement(pids, now)
+    priced = _pricing(now)
     users = _staff(now)
     return (f"demo hospital ready: {PATIENTS} patients ({created} new) with {DAYS} days of history; "
-            f"{sessions} new sessions; {mall} redemptions and fee offsets; {engaged} new engagement records"
+            f"{sessions} new sessions; {mall} redemptions and fee offsets; {engaged} new engagement records; "
+            f"{priced} new price items and packages"
             + "".join(f"\n{line}" for line in users))
+
+
+def _pricing(now: datetime) -> int:
+    """(services.pricing) The sample price catalogue and packages for the demo hospital (费用估算);
+    a second load changes nothing."""
+    with write_tx() as session:
+        inst = session.scalar(select(Institution.id).where(Institution.code == "demo"))
+        if inst is None:
+            return 0
+        return pricing.load_samples(session, inst, DEMO_ACTOR, now)["created"]
 
 
 # (pages.staff) demo staff users of the console, one per role: sign in at /staff/login

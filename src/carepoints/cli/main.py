@@ -12,6 +12,7 @@ import typer
 
 from carepoints import bootstrap
 from carepoints.cli.analytics import analytics_app
+from carepoints.cli.pricing import pricing_app
 from carepoints.config import get_settings
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.errors import AppError
@@ -28,6 +29,7 @@ jobs_app = typer.Typer(no_args_is_help=True, help="Periodic jobs")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log")  # (trust.audit)
 app.add_typer(audit_app, name="audit")
 app.add_typer(analytics_app, name="analytics")
+app.add_typer(pricing_app, name="pricing")  # (services.pricing) the price catalogue import
 for sub, name in ((db_app, "db"), (key_app, "api-key"), (staff_app, "staff"), (program_app, "program"),
                   (ledger_app, "ledger"), (jobs_app, "jobs")):
     app.add_typer(sub, name=name)

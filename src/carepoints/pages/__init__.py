@@ -11,15 +11,20 @@ from carepoints.pages.admin import analytics as admin_analytics
 from carepoints.pages.admin import experiments as admin_experiments
 from carepoints.pages.admin import home as admin_home
 from carepoints.pages.admin import manage as admin_manage
+from carepoints.pages.admin import pricing as admin_pricing
 from carepoints.pages.admin import rules as admin_rules
+from carepoints.pages.admin import triage as admin_triage
 from carepoints.pages.patient import auth as patient_auth
 from carepoints.pages.patient import booking as patient_booking
+from carepoints.pages.patient import costs as patient_costs
 from carepoints.pages.patient import health as patient_health
 from carepoints.pages.patient import home as patient_home
 from carepoints.pages.patient import mall as patient_mall
 from carepoints.pages.patient import me as patient_me
+from carepoints.pages.patient import triage as patient_triage
 from carepoints.pages.staff import auth as staff_auth
 from carepoints.pages.staff import care_list as staff_care_list
+from carepoints.pages.staff import costs as staff_costs
 from carepoints.pages.staff import desk as staff_desk
 from carepoints.pages.staff import queues as staff_queues
 from carepoints.rules.pages import render_error
@@ -45,3 +50,8 @@ router.include_router(admin_manage.router)  # /admin/rewards, /admin/tiers, /adm
 router.include_router(admin_analytics.router)  # /admin/analytics, /admin/analytics/{name} (+ export.xlsx|csv)
 router.include_router(admin_experiments.router)  # /admin/experiments: list, create, start / stop, results
 router.include_router(staff_care_list.router)  # /staff/care-list (the nurses' care list)
+router.include_router(patient_costs.router)  # (services.pricing) /me/costs: the patient's cost estimate
+router.include_router(staff_costs.router)  # (services.pricing) /staff/costs: the desk's printable estimate
+router.include_router(admin_pricing.router)  # (services.pricing) /admin/pricing: the price list and its import
+router.include_router(patient_triage.router)  # (services.triage) /me/triage: 智能导诊, which department to book
+router.include_router(admin_triage.router)  # (services.triage) /admin/triage: the triage knowledge base

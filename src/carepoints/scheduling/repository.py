@@ -379,6 +379,13 @@ def precheck(conn: Connection, session_id: str, patient_id: str, key: str, now: 
     return window, bool(r[5]), {"online": int(r[6]), "onsite": int(r[7]), "referral": int(r[8])}
 
 
+def all_departments(conn: Connection) -> list[RowMapping]:
+    """Every department with its institution, by institution and code (services.triage maps its kinds)."""
+    return list(conn.execute(select(departments.c.id, departments.c.institution_id, departments.c.code,
+                                    departments.c.name_zh, departments.c.name_en)
+                             .order_by(departments.c.institution_id, departments.c.code)).mappings())
+
+
 def institutions_of(conn: Connection, department_ids: Sequence[str], appointment_ids: Sequence[str]
                     ) -> tuple[dict[str, str], dict[str, str]]:
     """Which institution each department and each appointment belongs to."""

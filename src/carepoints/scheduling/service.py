@@ -519,6 +519,12 @@ def catalogue_entry(session: Session, kind: str, entry_id: str | None) -> dict[s
     return None if row is None else dict(row)
 
 
+def departments(session: Session) -> list[dict[str, Any]]:
+    """Every department: {id, institution_id, code, name_zh, name_en} (services.triage maps its
+    department kinds to them by name)."""
+    return [dict(r) for r in repo.all_departments(_conn(session))]
+
+
 def live_appointments_of_session(session: Session, session_id: str) -> list[str]:
     """The ids of a session's live (booked or checked-in) appointments, by id."""
     return repo.live_of_session(_conn(session), session_id) if is_id(session_id) else []

@@ -132,6 +132,20 @@ PERMISSIONS[Role.integration] = PERMISSIONS[Role.integration] | {"alliance:link"
 # (care:read); experiments are run by admins and read by auditors
 PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"analytics:read", "experiments:read", "experiments:write"}
 PERMISSIONS[Role.auditor] = PERMISSIONS[Role.auditor] | {"analytics:read", "experiments:read"}
+# (services.pricing permissions)
+# the price catalogue and cost estimates are read by the hospital's systems, staff and patients (the
+# patient's grant is below, after PATIENT); admins import the catalogue and set the 乙 share
+for _reader in (Role.integration, Role.admin, Role.frontdesk, Role.nurse, Role.clinician, Role.auditor):
+    PERMISSIONS[_reader] = PERMISSIONS[_reader] | {"pricing:read"}
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"pricing:write"}
+# (services.triage permissions)
+# triage guidance is asked by patients for themself (below, after PATIENT), kiosks (integration keys) and
+# the staff who help patients choose a department; the knowledge base is the admin's, its counts are read
+# by admins and auditors
+for _asker in (Role.integration, Role.admin, Role.frontdesk, Role.nurse, Role.clinician):
+    PERMISSIONS[_asker] = PERMISSIONS[_asker] | {"triage:ask"}
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"triage:read", "triage:write"}
+PERMISSIONS[Role.auditor] = PERMISSIONS[Role.auditor] | {"triage:read"}
 
 # (trust.auth) what a patient may do for themself; a route naming another patient answers 404
 PATIENT = frozenset({"points:read", "schedule:read", "appointments:read", "appointments:write",
@@ -146,6 +160,8 @@ PROXY_SCOPES: dict[str, frozenset[str]] = {
     "redeem": frozenset({"redemptions:write"}),
 }
 PERMISSIONS[Role.patient] = PATIENT | WECHAT_PATIENT | APPEALS_PATIENT  # (ops.wechat; ops.appeals)
+PERMISSIONS[Role.patient] = PERMISSIONS[Role.patient] | {"pricing:read"}  # (services.pricing) not about a patient
+PERMISSIONS[Role.patient] = PERMISSIONS[Role.patient] | {"triage:ask"}  # (services.triage) for themself
 PERMISSIONS[Role.proxy] = frozenset().union(*PROXY_SCOPES.values())
 PATIENT_ROLES = (Role.patient,)
 # every signed-in caller may end their own session
