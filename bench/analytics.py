@@ -3,7 +3,7 @@
     .venv/bin/python bench/analytics.py            # 1,000,000 patients, 20,000,000 ledger entries
     .venv/bin/python bench/analytics.py --small    # 20,000 patients, 400,000 entries (database ..._small)
     .venv/bin/python bench/analytics.py --reuse    # the database of the last run: roll-ups and queries only
-    [--generate-only] [--skip-rollups] [--rollup-days N] [--runs 5] [--db NAME] [--out FILE] [--drop]
+    [--generate-only] [--skip-rollups | --keep-rollups] [--rollup-days N] [--runs 5] [--db NAME] [--out FILE] [--drop]
 
 With `--reuse` the data is kept and only brought up to the current models (`catch_up`: analytics'
 own tables made anew, tables / nullable columns / indexes added since created), so the roll-ups
@@ -575,6 +575,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  f"{DB_DEFAULT}_small with --small)")
     ap.add_argument("--reuse", action="store_true", help="keep the existing bench database (no generation)")
     ap.add_argument("--skip-rollups", action="store_true", help="keep the roll-ups of an earlier run (with --reuse)")
+    ap.add_argument("--keep-rollups", action="store_true",
+                    help="keep the roll-ups of an earlier run and roll up (again) the days of --rollup-days")
     ap.add_argument("--rollup-days", type=int, help="roll up only the last N closed days (older ones read as zero)")
     ap.add_argument("--generate-only", action="store_true")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per query (after one warm-up)")
@@ -606,7 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             doc["generation"] = json.loads(meta.read_text()) if meta.exists() else {}
             log(f"reusing {args.db} ({doc['generation'].get('patients', '?')} patients)")
             now0 = datetime.fromisoformat(doc["generation"].get("now") or datetime.now(UTC).isoformat())
-            added = catch_up(url, now0, keep_rollups=args.skip_rollups)
+            added = catch_up(url, now0, keep_rollups=args.skip_rollups or args.keep_rollups)
             if added:
                 log(f"caught up with the current models: {', '.join(added)}")
         else:

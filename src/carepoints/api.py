@@ -28,6 +28,8 @@ from carepoints.security.audit_endpoints import router as audit_log
 from carepoints.security.endpoints import router as auth
 from carepoints.security.wechat_endpoints import router as wechat
 from carepoints.services.pricing.endpoints import router as pricing
+from carepoints.services.queue.endpoints import router as queue
+from carepoints.services.reports.endpoints import router as reports
 from carepoints.services.triage.endpoints import router as triage
 from carepoints.tiers.endpoints import router as tiers
 
@@ -61,3 +63,5 @@ router.include_router(analytics)  # (analytics) dashboards: KPIs, care list, equ
 router.include_router(experiments)  # (experiments) A/B tests of rules: create, start, stop, assignment
 router.include_router(pricing)  # (services.pricing) price catalogue import, items, packages, cost estimates
 router.include_router(triage)  # (services.triage) triage guidance (智能导诊) and its knowledge base
+router.include_router(queue)  # (services.queue) queue calls (候诊提醒): call next, recall, skip, positions
+router.include_router(reports)  # (services.reports) diagnostic reports (检查检验报告): push, patient reads, release

@@ -255,6 +255,20 @@ class Settings(BaseSettings):
     # patient lookup (/staff/patients); the HIS MRN system of the sending hospital
     desk_card_system: str = Field(default="urn:demo:his:mrn", min_length=1, max_length=200)
     # (pages.queues settings)
+    # (services.queue settings)
+    # a waiting patient is told "还有N位就到您了" when a call leaves exactly this many ahead of them
+    queue_notice_ahead: int = Field(default=3, ge=1, le=20)
+    # the wait estimate needs at least this many calls of the session today (else none)
+    queue_estimate_min_calls: int = Field(default=3, ge=2, le=50)
+    # (services.reports settings)
+    # a report with a critical result is held from the patient until a clinician acknowledges its care
+    # alert; with a delay > 0 it is also released this many hours after it was issued (0 = only after
+    # acknowledgement)
+    reports_release_delay_hours: int = Field(default=0, ge=0, le=24 * 30)
+    # the careful note shown with every report (hospitals may replace it with their approved wording)
+    reports_patient_note: str = Field(default="结果异常不一定代表疾病,请遵医嘱/咨询医生。 / An abnormal result does "
+                                      "not necessarily mean illness: follow your doctor's advice or ask a "
+                                      "doctor.", min_length=1, max_length=500)
     # (pages.admin settings)
     # (pages.admin2 settings)
     # (trust.observability settings)

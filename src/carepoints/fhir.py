@@ -24,6 +24,7 @@ from carepoints.kit.web import error_surface
 from carepoints.scheduling import fhir as scheduling
 from carepoints.security.deps import require
 from carepoints.security.service import Principal
+from carepoints.services.reports import fhir as reports
 
 MEDIA = "application/fhir+json"
 router = APIRouter(prefix="/fhir", tags=["fhir"])
@@ -165,6 +166,11 @@ _INGESTED = {
     "Encounter": "A finished inpatient stay (class IMP/ACUTE/NONAC or a dischargeDisposition) with period.end "
                  "becomes encounter.discharged; entered-in-error or cancelled revokes it; other Encounters are "
                  "acknowledged.",
+    "DiagnosticReport": "(services.reports) final / amended / corrected reports with contained or Bundle "
+                        "Observations (value, unit, referenceRange, interpretation) → a patient report, keyed on "
+                        "(fhir[:meta.source], DiagnosticReport/<id>): the same content is a duplicate, a later "
+                        "status a new version, other new content 409; a critical result (HH, LL, AA) is held "
+                        "from the patient and opens a critical care alert. Needs diagnostic_reports:write.",
     "Patient": "Matched by identifier or enrolled (patients:enrol); deceased → status deceased (earns nothing, "
                "no messages).",
 }
@@ -214,7 +220,10 @@ async def post_bundle(request: Request, principal: Principal = Depends(require("
 
     def run() -> list[ingest.Result]:
         with write_tx() as session:
-            return ingest.process_bundle(session, ctx, doc, utc_now())
+            results = ingest.process_bundle(session, ctx, doc, utc_now())
+            if principal.can("diagnostic_reports:write"):  # (services.reports) DiagnosticReport entries
+                results = reports.ingest_bundle_reports(session, ctx, doc, results, utc_now())
+            return results
 
     results = await run_in_threadpool(run)
     entries = []
@@ -253,3 +262,21 @@ def _single(resource_type: str) -> Any:
 for _type in ("Observation", "Appointment", "QuestionnaireResponse", "Encounter", "Patient"):
     router.add_api_route(f"/{_type}", _single(_type), methods=["POST"], status_code=201,
                          responses={200: {"description": "duplicate, new version or information only"}})
+
+
+@router.post("/DiagnosticReport", status_code=201, responses={200: {"description": "duplicate or new version"}})
+async def post_diagnostic_report(request: Request,
+                                 principal: Principal = Depends(require("diagnostic_reports:write"))) -> FHIR:
+    """Ingest one DiagnosticReport with contained Observations (services.reports): 201 created, 200
+    the same again or a new version; 4xx OperationOutcome."""
+    doc = await _read_body(request)
+    ingest.expect_type(doc, "DiagnosticReport")
+    ctx = _context(principal)
+
+    def run() -> ingest.Result:
+        with write_tx() as session:
+            return reports.ingest_report(session, ctx, doc, utc_now())
+
+    result = await run_in_threadpool(run)
+    headers = {"Location": f"{_base(request)}/{result.location}"} if result.location else None
+    return FHIR(_outcome(result), status_code=result.status, headers=headers)

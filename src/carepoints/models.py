@@ -98,6 +98,8 @@ from carepoints.services.pricing.models import (
     PricePackageItem,
     PricingSetting,
 )
+from carepoints.services.queue.models import QueueCall, QueueDeskStaff, QueueNotice
+from carepoints.services.reports.models import DiagnosticReport, DiagnosticResult
 from carepoints.services.triage.models import (
     TriageDailyCount,
     TriageDepartmentMap,
@@ -139,6 +141,8 @@ __all__ = [
     "Coupon",
     "Delivery",
     "Department",
+    "DiagnosticReport",
+    "DiagnosticResult",
     "DuplicateCandidate",
     "EducationCompletion",
     "EducationItem",
@@ -200,6 +204,9 @@ __all__ = [
     "PublicHealthFacts",
     "Questionnaire",
     "QuestionnaireResponse",
+    "QueueCall",
+    "QueueDeskStaff",
+    "QueueNotice",
     "QuizAttempt",
     "Redemption",
     "RequestNonce",

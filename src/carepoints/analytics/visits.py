@@ -1,5 +1,5 @@
-"""Visits: no-show rate, appointment rate (预约诊疗率), off-peak share and return-visit rate; the
-cost-benefit panel; the dashboard's visit and care headline cards. (Health KPIs and the
+"""Visits: no-show rate, appointment rate (预约诊疗率), off-peak share, return-visit rate and the
+average in-clinic wait; the cost-benefit panel; the dashboard's visit and care headline cards. (Health KPIs and the
 nurses' care list: `analytics.care`; the shared machinery: `analytics.cubes`.)
 
 What is counted (the hospital's local calendar):
@@ -19,6 +19,9 @@ What is counted (the hospital's local calendar):
   appointment; a clinician's follow-up booking made at an earlier visit is.
 - **Off-peak share** = attended visits whose slot starts in an off-peak window of the programme
   in force at the slot (`rules` settings `off_peak`) / attended visits.
+- **Average in-clinic wait** (平均候诊时长) = the summed in-clinic waits / the called visits: a
+  visit's wait is its first queue call (`queue_calls`, any status) − the check-in time the call
+  recorded, in whole minutes (floored, never negative); visits never called take no part.
 - **Return-visit rate** = patients with ≥ 2 attended visits in the period / patients with ≥ 1
   (in a slice: by department, ≥ 2 visits at that department); over a calendar year, 年度复诊率.
 - **Cost-benefit**: the programme's cost is the budget used (the CNY cost of redemptions and fee
@@ -38,12 +41,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Index, Integer, String, func, select
+from sqlalchemy import Date, Index, Integer, String, func, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carepoints.analytics import care, cubes, points, rollup, views
@@ -55,10 +59,11 @@ from carepoints.analytics.points_rollup import MEASURES, STAR, UNKNOWN, channel_
 from carepoints.analytics.report import Column, Report
 from carepoints.config import get_settings
 from carepoints.kit.db import Base, table
-from carepoints.kit.time import day_start_utc, local_date
+from carepoints.kit.time import as_utc, day_start_utc, local_date
 from carepoints.rules.engine import in_off_peak
 from carepoints.rules.service import current_settings, programmes
 from carepoints.scheduling.models import LIVE, Appointment, ClinicSession, Department
+from carepoints.services.queue.models import QueueCall
 
 
 class VisitsDaily(Base):
@@ -79,6 +84,9 @@ class VisitsDaily(Base):
     open: Mapped[int] = mapped_column(Integer)  # booked or checked in: not yet attended or missed
     ahead: Mapped[int] = mapped_column(Integer)  # attended, booked before the visit day
     off_peak: Mapped[int] = mapped_column(Integer)  # attended, slot in an off-peak window
+    # called visits (any status) and their summed in-clinic waits in whole minutes
+    wait_minutes: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    waited: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
     __table_args__ = (Index("ix_analytics_visits_daily_cut", "f_dim", "f_key", "b_dim", "day"),)
 
@@ -105,8 +113,9 @@ class VisitPatients(Base):
 
 _daily, _facts = table(VisitsDaily), table(VisitPatients)
 _appt, _sess, _dept = table(Appointment), table(ClinicSession), table(Department)
+_calls = table(QueueCall)
 
-MEASURES_ = ("attended", "no_show", "cancelled", "open", "ahead", "off_peak")
+MEASURES_ = ("attended", "no_show", "cancelled", "open", "ahead", "off_peak", "wait_minutes", "waited")
 DIMS = ("department", "clinician", "age_band", "condition", "channel")
 
 
@@ -123,6 +132,21 @@ class Visit(NamedTuple):
     person: Person
     ahead: bool  # booked before the visit day
     off_peak: bool
+    wait: int | None  # the in-clinic wait in whole minutes; None when never called
+
+
+def _waits(conn: Connection, day: date) -> dict[str, int]:
+    """The in-clinic wait of each called appointment of the day's clinic sessions: its first call
+    − the check-in time that call recorded, in whole minutes, floored, never negative."""
+    first: dict[str, tuple[datetime, datetime | None]] = {}
+    for aid, called, checked in conn.execute(
+            select(_calls.c.appointment_id, _calls.c.called_at, _calls.c.checked_in_at)
+            .select_from(_calls.join(_sess, _sess.c.id == _calls.c.session_id))
+            .where(_sess.c.day == day, _sess.c.resource_id.is_(None))):
+        if aid not in first or as_utc(called) < first[aid][0]:
+            first[aid] = (as_utc(called), None if checked is None else as_utc(checked))
+    return {aid: max(0, (called - checked) // timedelta(minutes=1))
+            for aid, (called, checked) in first.items() if checked is not None}
 
 
 def _visits(session: Session, day: date, tz: ZoneInfo) -> list[Visit]:
@@ -133,18 +157,19 @@ def _visits(session: Session, day: date, tz: ZoneInfo) -> list[Visit]:
         joined = _sess.join(_appt, _appt.c.session_id == _sess.c.id)
         where = (_sess.c.day == day, _sess.c.resource_id.is_(None))
         rows = conn.execute(
-            select(_appt.c.patient_id, _appt.c.status, _appt.c.channel, _appt.c.booked_at, _appt.c.slot_start,
-                   _sess.c.department_id, func.coalesce(_appt.c.clinician_id, _sess.c.clinician_id),
+            select(_appt.c.id, _appt.c.patient_id, _appt.c.status, _appt.c.channel, _appt.c.booked_at,
+                   _appt.c.slot_start, _sess.c.department_id, func.coalesce(_appt.c.clinician_id, _sess.c.clinician_id),
                    _dept.c.institution_id)
             .select_from(joined.join(_dept, _dept.c.id == _sess.c.department_id)).where(*where)).all()
         among = select(_appt.c.patient_id).select_from(joined).where(*where)
         found = cubes.people(conn, day, tz, among) if rows else {}
         pset = programmes(session)
+        waits = _waits(conn, day) if rows else {}
         session.info[key] = [
             Visit(pid, status, inst, dept, clin or UNKNOWN, channel_of("appointment.booked", "", {}, channel),
                   found.get(pid, cubes.NOBODY), local_date(booked_at, tz) < day,
-                  in_off_peak(slot_start, pset.at(slot_start).settings, tz))
-            for pid, status, channel, booked_at, slot_start, dept, clin, inst in rows]
+                  in_off_peak(slot_start, pset.at(slot_start).settings, tz), waits.get(aid))
+            for aid, pid, status, channel, booked_at, slot_start, dept, clin, inst in rows]
     visits: list[Visit] = session.info[key]
     return visits
 
@@ -157,7 +182,7 @@ def _cells(session: Session, day: date, tz: ZoneInfo, _live: bool) -> dict[Cell,
                 "condition": v.person.conditions, "channel": (v.channel,)}
         VISITS.spread(cells, v.institution, keys, (
             int(attended), int(v.status == "no_show"), int(v.status == "cancelled"), int(v.status in LIVE),
-            int(attended and v.ahead), int(attended and v.off_peak)))
+            int(attended and v.ahead), int(attended and v.off_peak), v.wait or 0, int(v.wait is not None)))
     return cells
 
 
@@ -195,6 +220,7 @@ KPIS: tuple[KpiDef, ...] = (
     ("off_peak_share", "错峰就诊占比", "Off-peak share", "pct"),
     ("patients", "就诊患者", "Patients seen", "int"),
     ("return_visit_rate", "复诊率", "Return-visit rate", "pct"),
+    ("avg_wait_minutes", "平均候诊时长(分钟)", "Average in-clinic wait (min)", "num"),
 )
 BY = ("institution", "department", "clinician", "age_band", "condition", "channel")
 
@@ -204,7 +230,8 @@ def _kpis(m: dict[str, int], d: Sequence[int] | None) -> dict[str, Any]:
     att, ns = m["attended"], m["no_show"]
     return {"attended": att, "no_shows": ns, "no_show_rate": share(ns, att + ns),
             "appointment_rate": share(m["ahead"], att), "off_peak_share": share(m["off_peak"], att),
-            "patients": d[0] if d else None, "return_visit_rate": share(d[1], d[0]) if d else None}
+            "patients": d[0] if d else None, "return_visit_rate": share(d[1], d[0]) if d else None,
+            "avg_wait_minutes": round(m["wait_minutes"] / m["waited"], 1) if m["waited"] else None}
 
 
 EMPTY = _kpis(VISITS.zero(), (0, 0))
@@ -225,8 +252,8 @@ def figures(session: Session, period: Period, today: date, scope: Scope, by: str
 
 @views.view("visits", "就诊指标", "Visit KPIs", breakdowns=BY)
 def visits_view(session: Session, q: views.Query, now: datetime) -> Report:
-    """No-show rate, appointment rate, off-peak share and return-visit rate for the period with
-    the previous period beside them (module docstring)."""
+    """No-show rate, appointment rate, off-peak share, return-visit rate and average in-clinic wait
+    for the period with the previous period beside them (module docstring)."""
     scope, previous = Scope.of(q), q.period.previous()
     rows = cubes.kpi_rows(session, q.by, KPIS, figures(session, q.period, q.today, scope, q.by),
                           figures(session, previous, q.today, scope, q.by), EMPTY, "attended")

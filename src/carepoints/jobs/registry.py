@@ -30,6 +30,7 @@ from carepoints.operations import adjustments, fraud
 from carepoints.rules import governance
 from carepoints.rules import service as rules
 from carepoints.scheduling import tasks as scheduling
+from carepoints.services.reports import service as reports
 from carepoints.tiers import tasks as tiers
 
 
@@ -65,6 +66,12 @@ def engagement_care_alerts(now: datetime) -> dict[str, Any]:
     return {**health.flag_inactivity(now), "overdue_followups": followups.flag_overdue_followups(now)["alerts"]}
 
 
+def reports_release_due(now: datetime) -> dict[str, Any]:
+    """`release-reports` (services.reports): held reports whose critical alert a clinician has
+    acknowledged, or whose release delay has passed, in batches; each tells the patient once."""
+    return {"released": drain(lambda session: reports.release_due(session, now)["released"])}
+
+
 def privacy_apply_retention(now: datetime) -> dict[str, Any]:
     """`apply-retention` (trust.privacy): every registered kind of record past its period, in batches."""
     return retention.apply(now, get_settings().retention_days)
@@ -97,6 +104,8 @@ JOBS: dict[str, Callable[[datetime], dict[str, Any]]] = {
     "detect-fraud": fraud.detect,
     # (analytics jobs)
     "rollup-analytics": analytics.rollup_analytics,
+    # (services.reports jobs)
+    "release-reports": reports_release_due,
 }
 
 # Fixed local times (hour, minute) or an interval, never "at start-up".
@@ -127,6 +136,8 @@ SCHEDULE: dict[str, tuple[int, int] | timedelta] = {
     "detect-fraud": timedelta(minutes=10),
     # (analytics schedule)
     "rollup-analytics": (2, 15),  # yesterday, after the night's expiry run; re-rolls recent days
+    # (services.reports schedule)
+    "release-reports": timedelta(minutes=10),  # acknowledged critical reports reach the patient within 10 min
 }
 
 

@@ -43,8 +43,9 @@ _consents = table(Consent)
 # (trust.privacy) Without `notifications` consent a patient still gets these (in the inbox):
 # answers to their own requests, changes to their account, and safety messages (abnormal-
 # reading advice, critical lab values). Reminders and nudges (appointment / medication
-# reminders, follow-up due, points expiring, inactivity care) and any template not listed
-# here, new marketing included, are not sent. A template key matches an entry or its variants.
+# reminders, the queue's call "请到…就诊" and "还有N位" notice, follow-up due, points expiring,
+# inactivity care) and any template not listed here, new marketing included, are not sent. A
+# template key matches an entry or its variants.
 ESSENTIAL_TEMPLATES = (
     "appointment.booked", "appointment.cancelled", "appointment.cancelled_by_hospital", "appointment.no_show",
     "appointment.waitlist", "checkup.booked", "rewards.redeemed", "points.changed", "tiers.changed",
@@ -53,6 +54,7 @@ ESSENTIAL_TEMPLATES = (
     # (ops) answers to the patient's own requests and changes to their account
     "appeal", "account.wechat_bound", "account.wechat_unbound", "points.earning_frozen", "points.earning_resumed",
     "account.closed", "account.reopened",  # (ops.identity)
+    "reports.new",  # (services.reports) a new report of the patient's own care (no values), like health.advice
 )
 
 

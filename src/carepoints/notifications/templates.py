@@ -107,6 +107,11 @@ BUILTIN: dict[str, Template] = {t.key: t for t in (
              ("Waitlist booked", "Your waitlist request is booked. Details are under My appointments.")),
     Template("appointment.waitlist", _P, _NO_SMS, ("候补状态更新", "您的候补状态有更新。" + _MY_APPTS),
              ("Waitlist update", "Your waitlist request changed. Details are under My appointments.")),
+    # (services.queue) the call and the "N away" notice; {room} is the clinician's room (王医生诊室)
+    Template("queue.called", _P, _ALL, ("叫号提醒", "请{seq}号到{room}就诊。"),
+             ("Your number is called", "Number {seq}: please go to {room} now.")),
+    Template("queue.near", _P, _ALL, ("候诊提醒", "还有{ahead}位就到您了,请到{room}门口候诊。"),
+             ("Almost your turn", "{ahead} patients are ahead of you. Please wait outside {room}.")),
     Template("checkup.booked", _P, _NO_SMS, ("体检预约成功", "您的体检预约已成功,请按时到院。"),
              ("Check-up booked", "Your health check-up is booked.")),
     Template("rewards.redeemed", _P, _NO_SMS, ("兑换成功", "兑换成功,可在“我的兑换”中查看。"),
@@ -226,6 +231,9 @@ BUILTIN: dict[str, Template] = {t.key: t for t in (
              ("WeChat unlinked", "Your patient account is no longer linked to WeChat. You can link it again "
                                  "at any time to log in with WeChat.")),
     # (ops.alliance templates)
+    # (services.reports templates) plain words only: never the test, a value or a flag
+    Template("reports.new", _P, _NO_SMS, ("新的检查报告", "您有一份新的检查报告,可在“我的报告”中查看。"),
+             ("New report", "You have a new test report. You can see it in My reports.")),
 )}
 
 _TIERS = {"standard": ("普通", "Standard"), "silver": ("银卡", "Silver"), "gold": ("金卡", "Gold")}

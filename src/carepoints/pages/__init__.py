@@ -21,12 +21,16 @@ from carepoints.pages.patient import health as patient_health
 from carepoints.pages.patient import home as patient_home
 from carepoints.pages.patient import mall as patient_mall
 from carepoints.pages.patient import me as patient_me
+from carepoints.pages.patient import queue as patient_queue
+from carepoints.pages.patient import reports as patient_reports
 from carepoints.pages.patient import triage as patient_triage
 from carepoints.pages.staff import auth as staff_auth
 from carepoints.pages.staff import care_list as staff_care_list
 from carepoints.pages.staff import costs as staff_costs
 from carepoints.pages.staff import desk as staff_desk
+from carepoints.pages.staff import queue as staff_queue
 from carepoints.pages.staff import queues as staff_queues
+from carepoints.pages.staff import reports as staff_reports
 from carepoints.rules.pages import render_error
 from carepoints.rules.pages import router as programme_terms
 
@@ -55,3 +59,7 @@ router.include_router(staff_costs.router)  # (services.pricing) /staff/costs: th
 router.include_router(admin_pricing.router)  # (services.pricing) /admin/pricing: the price list and its import
 router.include_router(patient_triage.router)  # (services.triage) /me/triage: 智能导诊, which department to book
 router.include_router(admin_triage.router)  # (services.triage) /admin/triage: the triage knowledge base
+router.include_router(staff_queue.router)  # (services.queue) /staff/queue: call next, recall, skip; the TV display
+router.include_router(patient_queue.router)  # (services.queue) /me/queue/card: the patient's place in the queue
+router.include_router(patient_reports.router)  # (services.reports) /me/reports: the patient's reports
+router.include_router(staff_reports.router)  # (services.reports) /staff/patients/{id}/reports/{id}: read, release

@@ -146,6 +146,20 @@ for _asker in (Role.integration, Role.admin, Role.frontdesk, Role.nurse, Role.cl
     PERMISSIONS[_asker] = PERMISSIONS[_asker] | {"triage:ask"}
 PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"triage:read", "triage:write"}
 PERMISSIONS[Role.auditor] = PERMISSIONS[Role.auditor] | {"triage:read"}
+# (services.queue permissions)
+# queue calls: the desk, nurses and clinicians (of the session's department: the service checks) and the HIS
+# call and read a session's queue; admins assign desk staff to departments; patients read their own
+# position through appointments:read
+for _caller in (Role.integration, Role.admin, Role.frontdesk, Role.nurse, Role.clinician):
+    PERMISSIONS[_caller] = PERMISSIONS[_caller] | {"queue:call", "queue:read"}
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"queue:assign"}
+# (services.reports permissions)
+# diagnostic reports are pushed by the HIS / LIS (integration keys); read by the care team, the service
+# window and the hospital app (every staff read is audited); clinicians release held ones (care:write)
+for _pusher in (Role.integration, Role.admin):
+    PERMISSIONS[_pusher] = PERMISSIONS[_pusher] | {"diagnostic_reports:write", "diagnostic_reports:read"}
+for _reader in (Role.frontdesk, Role.nurse, Role.clinician):
+    PERMISSIONS[_reader] = PERMISSIONS[_reader] | {"diagnostic_reports:read"}
 
 # (trust.auth) what a patient may do for themself; a route naming another patient answers 404
 PATIENT = frozenset({"points:read", "schedule:read", "appointments:read", "appointments:write",
@@ -162,6 +176,9 @@ PROXY_SCOPES: dict[str, frozenset[str]] = {
 PERMISSIONS[Role.patient] = PATIENT | WECHAT_PATIENT | APPEALS_PATIENT  # (ops.wechat; ops.appeals)
 PERMISSIONS[Role.patient] = PERMISSIONS[Role.patient] | {"pricing:read"}  # (services.pricing) not about a patient
 PERMISSIONS[Role.patient] = PERMISSIONS[Role.patient] | {"triage:ask"}  # (services.triage) for themself
+# (services.reports) a patient reads their own reports, a proxy with view those of who authorised it
+PERMISSIONS[Role.patient] = PERMISSIONS[Role.patient] | {"diagnostic_reports:read"}
+PROXY_SCOPES["view"] = PROXY_SCOPES["view"] | {"diagnostic_reports:read"}
 PERMISSIONS[Role.proxy] = frozenset().union(*PROXY_SCOPES.values())
 PATIENT_ROLES = (Role.patient,)
 # every signed-in caller may end their own session

@@ -28,6 +28,7 @@ from carepoints.events import service as events
 from carepoints.kit.errors import AppError, ValidationFailedError
 from carepoints.kit.ids import is_id, new_id
 from carepoints.kit.time import local_date, utc_now
+from carepoints.pages.staff import reports as staff_reports
 from carepoints.pages.web import Page, form_errors, reading, staff_page, writing
 from carepoints.patients import institutions
 from carepoints.patients import service as patients
@@ -190,8 +191,9 @@ def patient_summary(page: Find, patient_id: str) -> Response:
         upcoming = _upcoming(session, patient_id, now) if principal.can("appointments:read") else []
         coupons = [c for c in rewards.coupons_of(session, patient_id, limit=20)["items"]
                    if c["status"] == "issued" and c["expires_at"] > now] if principal.can("coupons:verify") else []
+        reports = staff_reports.section(session, page, patient_id)  # (services.reports) 检查报告
     return page.render("staff/desk/patient.html", p=person, points=points, entries=entries, upcoming=upcoming,
-                       coupons=coupons, **_labels(page))
+                       coupons=coupons, reports=reports, **_labels(page))
 
 
 # --- on-site registration ----------------------------------------------------------------------
