@@ -176,7 +176,7 @@ def catch_up(url: str, now: datetime, keep_rollups: bool = False) -> list[str]:
     """Bring a reused bench database to the current models without generating it again: analytics'
     own tables (derived data, empty until the roll-ups run) are made anew from the models (unless
     `keep_rollups`), and
-    the tables, nullable columns and indexes the code has gained since are added (areas whose
+    the tables, columns (nullable or with a server default) and indexes the code has gained since are added (areas whose
     migrations were filled in after the data was made); then the migrations are stamped as
     current. The bench experiment is added when its table is new. Answers what changed."""
     from alembic import command
@@ -206,9 +206,12 @@ def catch_up(url: str, now: datetime, keep_rollups: bool = False) -> list[str]:
                 continue
             columns = {c["name"] for c in insp.get_columns(t.name)}
             for col in t.columns:
-                if col.name not in columns and col.nullable:
+                arg = getattr(col.server_default, "arg", None)
+                default = f"'{arg}'" if isinstance(arg, str) else getattr(arg, "text", None)  # 'x' or text("0")
+                if col.name not in columns and (col.nullable or isinstance(default, str)):
                     conn.execute(text(f'ALTER TABLE "{t.name}" ADD COLUMN "{col.name}" '
-                                      f"{col.type.compile(dialect=conn.dialect)}"))
+                                      f"{col.type.compile(dialect=conn.dialect)}"
+                                      + ("" if col.nullable else f" NOT NULL DEFAULT {default}")))
                     added.append(f"column {t.name}.{col.name}")
             indexes = {i["name"] for i in insp.get_indexes(t.name)}
             for index in t.indexes:
