@@ -342,7 +342,8 @@ def param_sets(params: Sequence[str], found: dict[str, list[str]]) -> list[dict[
     return combos
 
 
-def time_views(now: datetime, runs: int, first: date, params_found: dict[str, list[str]]) -> list[dict[str, Any]]:
+def time_views(now: datetime, runs: int, first: date, params_found: dict[str, list[str]],
+               only: set[str] | None = None) -> list[dict[str, Any]]:
     from carepoints.analytics import live, views
     from carepoints.config import get_settings
     from carepoints.kit.db import read_tx
@@ -351,7 +352,7 @@ def time_views(now: datetime, runs: int, first: date, params_found: dict[str, li
 
     today = local_date(now, get_settings().tz)
     out: list[dict[str, Any]] = []
-    registered = views.all_views()
+    registered = [v for v in views.all_views() if only is None or v.name in only]
     log(f"queries: {len(registered)} views: {', '.join(v.name for v in registered)}")
     for v in registered:
         combos = param_sets(v.params, params_found)
@@ -583,6 +584,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--rollup-days", type=int, help="roll up only the last N closed days (older ones read as zero)")
     ap.add_argument("--generate-only", action="store_true")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per query (after one warm-up)")
+    ap.add_argument("--views", help="time only these views (comma-separated names; default: all)")
     ap.add_argument("--drop", action="store_true", help="drop the bench database at the end")
     ap.add_argument("--out", type=Path, help=f"JSON figures (default {OUT}, analytics_small.json with --small)")
     args = ap.parse_args(argv)
@@ -623,7 +625,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.generate_only:
             if not args.skip_rollups:
                 doc["rollups"] = run_rollups(now, args.rollup_days)
-            doc["queries"] = time_views(now, args.runs, first, view_params())
+            only = {v.strip() for v in args.views.split(",")} if args.views else None
+            doc["queries"] = time_views(now, args.runs, first, view_params(), only)
             print_table(doc["queries"])
             doc["ratios"] = ratios(now, args.runs, first, doc["queries"])
     except Exception:
