@@ -106,6 +106,11 @@ def pg_database(worker_id: str) -> Iterator[str]:
     admin.dispose()
 
 
+_NONEMPTY = " UNION ALL ".join(
+    f"SELECT '{t.name}' FROM (SELECT 1 FROM \"{t.name}\" LIMIT 1) AS probe" for t in metadata.sorted_tables
+)
+
+
 def _use(url: str) -> None:
     dispose_engines()
     os.environ["CAREPOINTS_DATABASE_URL"] = url
@@ -124,9 +129,11 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
     else:
         url = request.getfixturevalue("pg_database")
         _use(url)
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         with get_engine().begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+            # TRUNCATE costs per table named (about 0.3 s for all of them): name only those holding rows.
+            used = conn.execute(text(_NONEMPTY)).scalars().all()
+            if used:
+                conn.execute(text("TRUNCATE " + ", ".join(f'"{name}"' for name in used) + " CASCADE"))
         bootstrap.seed()
     yield Db(request.param, url)
     dispose_engines()
