@@ -91,6 +91,7 @@ def test_cells_are_formatted_by_kind() -> None:
     assert fmt(0.3867, "pct") == "38.7%"
     assert fmt(Decimal("7062.5"), "cny") == "¥7,062.50"
     assert fmt("354.00", "cny") == "¥354.00"
+    assert fmt(Decimal("-30"), "cny") == "-¥30.00"  # the sign before the currency
     assert fmt(17040, "int") == "17,040"
     assert fmt(12.5, "int") == "12.5"  # a weekly average under an int column
     assert fmt(2.345, "num") == "2.35"

@@ -378,3 +378,19 @@ def test_a_cancelled_session_cannot_be_booked(db: Db) -> None:
     assert "data-book" not in r.text
     refused(client.submit(f"/me/book/sessions/{sess['id']}", {"idempotency_key": "k"}), 409,
             "scheduling.session_cancelled")
+
+
+def test_checked_in_today_stays_upcoming_after_the_session_ends() -> None:
+    """A patient still waiting to be called after the session's end keeps the appointment on top."""
+    from carepoints.pages.patient.booking import _ahead
+
+    tz = get_settings().tz
+    now = datetime.now(tz).replace(hour=12, minute=0, second=0, microsecond=0)
+    ended = {"start": now.replace(hour=8).isoformat(), "end": now.replace(hour=11).isoformat()}
+    assert _ahead({**ended, "status": "checked_in"}, now)
+    assert not _ahead({**ended, "status": "booked"}, now)
+    assert not _ahead({**ended, "status": "attended"}, now)
+    yesterday = {k: (datetime.fromisoformat(v) - timedelta(days=1)).isoformat() for k, v in ended.items()}
+    assert not _ahead({**yesterday, "status": "checked_in"}, now)
+    later = {"start": now.replace(hour=14).isoformat(), "end": now.replace(hour=15).isoformat(), "status": "booked"}
+    assert _ahead(later, now)

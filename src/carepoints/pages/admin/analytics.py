@@ -202,7 +202,7 @@ def fmt(value: Any, kind: str) -> str:
     if kind == "pct":
         return f"{_round(n * 100, '0.1')}%"
     if kind == "cny":
-        return f"¥{_round(n, '0.01'):,}"
+        return f"{'-' if n < 0 else ''}¥{_round(abs(n), '0.01'):,}"
     if kind == "int" and n == n.to_integral_value():
         return f"{n:,.0f}"
     return f"{_round(n, '0.1' if kind == 'int' else '0.01'):,}"

@@ -101,6 +101,17 @@ def _day_text(page: Page, iso: str, now: datetime) -> str:
     return page.tr(zh, en)
 
 
+def _ahead(doc: dict[str, Any], now: datetime) -> bool:
+    """Still ahead of the patient: booked and not over, or checked in today (the patient may still be
+    waiting to be called after the session's end)."""
+    if doc["status"] not in LIVE:
+        return False
+    if datetime.fromisoformat(doc["end"]) > now:
+        return True
+    started = datetime.fromisoformat(doc["start"])
+    return doc["status"] == "checked_in" and local_date(started, get_settings().tz) == _today(now)
+
+
 def _free(doc: dict[str, Any], now: datetime) -> int:
     """Free slots an online booking by the patient may take now (scheduling.slots.usable_pools)."""
     day = datetime.fromisoformat(doc["date"]).date()
@@ -339,7 +350,7 @@ def appointments(page: Mine) -> Response:
         d["session"] = info[d["session_id"]]
         d["status_text"] = page.tr(*APPOINTMENT_STATUS.get(d["status"], (d["status"], d["status"])))
         d["day_text"] = _day_text(page, d["start"], now)
-    upcoming = [d for d in docs if d["status"] in LIVE and datetime.fromisoformat(d["end"]) > now]
+    upcoming = [d for d in docs if _ahead(d, now)]
     past = [d for d in reversed(docs) if d not in upcoming][: 10 if page.elderly else 30]
     return page.render("patient/booking/appointments.html", tab="book", back="/me/book", upcoming=upcoming,
                        past=past, **_done(page))
