@@ -109,7 +109,7 @@ def _ahead(doc: dict[str, Any], now: datetime) -> bool:
     if datetime.fromisoformat(doc["end"]) > now:
         return True
     started = datetime.fromisoformat(doc["start"])
-    return doc["status"] == "checked_in" and local_date(started, get_settings().tz) == _today(now)
+    return bool(doc["status"] == "checked_in" and local_date(started, get_settings().tz) == _today(now))
 
 
 def _free(doc: dict[str, Any], now: datetime) -> int:
