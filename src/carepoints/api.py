@@ -27,9 +27,14 @@ from carepoints.scheduling.endpoints import router as scheduling
 from carepoints.security.audit_endpoints import router as audit_log
 from carepoints.security.endpoints import router as auth
 from carepoints.security.wechat_endpoints import router as wechat
+from carepoints.services.admissions.endpoints import router as admissions
+from carepoints.services.consult.endpoints import router as consult
+from carepoints.services.forecast.endpoints import router as forecast
 from carepoints.services.pricing.endpoints import router as pricing
 from carepoints.services.queue.endpoints import router as queue
+from carepoints.services.recommend.endpoints import router as recommend
 from carepoints.services.reports.endpoints import router as reports
+from carepoints.services.satisfaction.endpoints import router as satisfaction
 from carepoints.services.triage.endpoints import router as triage
 from carepoints.tiers.endpoints import router as tiers
 
@@ -65,3 +70,8 @@ router.include_router(pricing)  # (services.pricing) price catalogue import, ite
 router.include_router(triage)  # (services.triage) triage guidance (智能导诊) and its knowledge base
 router.include_router(queue)  # (services.queue) queue calls (候诊提醒): call next, recall, skip, positions
 router.include_router(reports)  # (services.reports) diagnostic reports (检查检验报告): push, patient reads, release
+router.include_router(admissions)  # (services.admissions) 住院预约, 择期/日间手术, 预就诊
+router.include_router(consult)  # (services.consult) online consultation (在线咨询): threads, queue, claim, rating
+router.include_router(recommend)  # (services.recommend) recommendations (为您推荐) and the patient's switch
+router.include_router(satisfaction)  # (services.satisfaction) complaints, improvement items, dashboard, alerts
+router.include_router(forecast)  # (services.forecast) demand-driven quotas (智能号源): runs, suggestions, apply

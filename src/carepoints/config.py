@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     rate_limit_auth_per_ip_per_minute: int = Field(default=60, ge=0, le=100_000)
     # POST /appointments attempts per patient per minute (each worker process counts on its own); 0 = off
     rate_limit_booking_per_minute: int = Field(default=20, ge=0, le=10_000)
+    # triage questions (services.triage) per caller (patient, staff member or key) a minute
+    rate_limit_triage_per_minute: int = Field(default=30, ge=1, le=10_000)
     # (ops.identity settings)
     # real-name checks by an external service (identity.checker_unavailable while "none"): "http" POSTs
     # {name, id_number} to the URL with the bearer token and reads {"result": "verified" | "mismatch"}
@@ -269,6 +271,63 @@ class Settings(BaseSettings):
     reports_patient_note: str = Field(default="结果异常不一定代表疾病,请遵医嘱/咨询医生。 / An abnormal result does "
                                       "not necessarily mean illness: follow your doctor's advice or ask a "
                                       "doctor.", min_length=1, max_length=500)
+    # (services.satisfaction settings)
+    # a visit review is negative at this many stars or fewer; a survey response is low when a level
+    # answer scores this or less (5 非常满意 … 2 不满意, 1 非常不满意) or its 0–10 `recommend` answer is at
+    # most satisfaction_survey_low_recommend (-1: not used)
+    satisfaction_review_low_rating: int = Field(default=2, ge=1, le=4)
+    satisfaction_survey_low_level: int = Field(default=2, ge=1, le=4)
+    satisfaction_survey_low_recommend: int = Field(default=4, ge=-1, le=9)
+    # a survey response counts for the department of the patient's latest attended visit up to this many
+    # days before it (none: not attributed)
+    satisfaction_survey_attribution_days: int = Field(default=31, ge=1, le=366)
+    # department alert: the average of the last N whole days against the N days before, raised when it
+    # fell by at least the drop (on the 1–5 scale) with at least min_samples scores in each window
+    satisfaction_alert_window_days: int = Field(default=14, ge=1, le=90)
+    satisfaction_alert_drop: float = Field(default=0.5, gt=0, le=4)
+    satisfaction_alert_min_samples: int = Field(default=5, ge=1, le=10000)
+    # detect-improvements reads reviews and survey responses older than this margin (their writers
+    # have committed), in batches
+    satisfaction_scan_margin_seconds: int = Field(default=120, ge=0, le=3600)
+    satisfaction_batch_size: int = Field(default=500, ge=1, le=10000)
+    # (services.consult settings)
+    # the response-time target of online consultations: a thread waiting longer is overdue on the queue
+    consult_response_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    # an answered consultation with no message for this many hours is closed by `close-consultations`
+    consult_idle_hours: int = Field(default=72, ge=1, le=24 * 90)
+    # the version of the consultation notice (不能替代面诊…) a patient accepts; a new version asks again
+    consult_disclaimer_version: str = Field(default="1.0", min_length=1, max_length=32)
+    # images a patient or adviser attaches: at most this size each and this many per consultation
+    consult_image_max_bytes: int = Field(default=5 * 1024 * 1024, ge=10_000, le=20 * 1024 * 1024)
+    consult_max_images: int = Field(default=20, ge=1, le=200)
+    # (services.admissions settings)
+    # a patient books, moves or cancels an admission online until this many hours before the ward's
+    # arrival time that day, and moves it at most this many times (the ward at any time before arrival)
+    admissions_cutoff_hours: int = Field(default=24, ge=0, le=24 * 14)
+    admissions_max_reschedules: int = Field(default=2, ge=0, le=20)
+    # an admission order (住院证) is bookable this many days from its earliest date; a date at most this
+    # many days ahead
+    admissions_order_valid_days: int = Field(default=30, ge=1, le=180)
+    admissions_book_ahead_days: int = Field(default=60, ge=1, le=365)
+    # surgery: a day surgery at the earliest this many days after the request (elective: the second),
+    # at most this many minutes long, and any surgery at most this many days ahead
+    surgery_day_min_days: int = Field(default=2, ge=0, le=60)
+    surgery_elective_min_days: int = Field(default=1, ge=0, le=60)
+    surgery_day_max_minutes: int = Field(default=120, ge=10, le=720)
+    surgery_horizon_days: int = Field(default=90, ge=1, le=365)
+    # pre-visit exams (预就诊): how many days ahead the exam and the follow-up are searched for
+    previsit_search_days: int = Field(default=30, ge=1, le=120)
+    # (services.recommend settings)
+    # the hospital's own recommendation rules (a YAML file like services/recommend/rules.yaml) instead of
+    # the shipped ones; empty = the shipped file
+    recommend_rules: str = Field(default="", max_length=1000)
+    # (services.forecast settings)
+    # suggested session capacity = forecast demand × this headroom, rounded up to a whole slot
+    forecast_headroom: float = Field(default=1.1, ge=1.0, le=2.0)
+    # weeks of booking history read (ending yesterday); the last 28 days of it are held back to choose the model
+    forecast_history_weeks: int = Field(default=26, ge=4, le=104)
+    # an hour whose forecast demand is below this share of its slots is an off-peak window
+    forecast_offpeak_ratio: float = Field(default=0.6, gt=0.0, le=1.0)
     # (pages.admin settings)
     # (pages.admin2 settings)
     # (trust.observability settings)

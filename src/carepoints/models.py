@@ -2,8 +2,9 @@
 
 from carepoints.analytics.care import CareDaily, PublicHealthFacts
 from carepoints.analytics.cubes import VisitPeriod
+from carepoints.analytics.experiments_rollup import ExperimentCell, ExperimentFact, ExperimentMember, ExperimentVisit
 from carepoints.analytics.models import RollupState
-from carepoints.analytics.points_rollup import ActiveDaily, ActivePeriod, Participation, PointsDaily
+from carepoints.analytics.points_rollup import ActiveDaily, ActivePeriod, ActiveWindow, Participation, PointsDaily
 from carepoints.analytics.visits import VisitPatients, VisitsDaily
 from carepoints.audit.models import AuditEntry, AuditPurgeGate, AuditSeal
 from carepoints.engagement.care.models import CareAlert
@@ -91,6 +92,23 @@ from carepoints.security.models import (
     WechatBinding,
     WechatState,
 )
+from carepoints.services.admissions.models import (
+    AdmissionOrder,
+    OperatingRoom,
+    PrevisitOrder,
+    RoomDay,
+    SurgeryRequest,
+    Ward,
+    WardDay,
+)
+from carepoints.services.consult.models import (
+    ConsultAdviser,
+    ConsultImage,
+    ConsultMessage,
+    ConsultRating,
+    ConsultThread,
+)
+from carepoints.services.forecast.models import ForecastRun, ForecastSuggestion
 from carepoints.services.pricing.models import (
     PriceImportUpload,
     PriceItem,
@@ -99,11 +117,21 @@ from carepoints.services.pricing.models import (
     PricingSetting,
 )
 from carepoints.services.queue.models import QueueCall, QueueDeskStaff, QueueNotice
+from carepoints.services.recommend.models import RecommendationSetting
 from carepoints.services.reports.models import DiagnosticReport, DiagnosticResult
+from carepoints.services.satisfaction.models import (
+    Complaint,
+    ImprovementItem,
+    ImprovementNote,
+    SatisfactionAlert,
+    SatisfactionScanCursor,
+    SatisfactionScore,
+)
 from carepoints.services.triage.models import (
     TriageDailyCount,
     TriageDepartmentMap,
     TriageKind,
+    TriageKnowledgeState,
     TriageRedFlag,
     TriageTerm,
 )
@@ -115,8 +143,10 @@ __all__ = [
     "Account",
     "ActiveDaily",
     "ActivePeriod",
+    "ActiveWindow",
     "Adjustment",
     "AdjustmentOperatorDay",
+    "AdmissionOrder",
     "Alliance",
     "Allocation",
     "ApiKey",
@@ -136,7 +166,13 @@ __all__ = [
     "ClinicSession",
     "Clinician",
     "CommunityPost",
+    "Complaint",
     "Consent",
+    "ConsultAdviser",
+    "ConsultImage",
+    "ConsultMessage",
+    "ConsultRating",
+    "ConsultThread",
     "Counter",
     "Coupon",
     "Delivery",
@@ -150,11 +186,17 @@ __all__ = [
     "Erasure",
     "Event",
     "Experiment",
+    "ExperimentCell",
+    "ExperimentFact",
+    "ExperimentMember",
+    "ExperimentVisit",
     "ExternalId",
     "FeeOffset",
     "FhirResource",
     "FollowupPlan",
     "FollowupStep",
+    "ForecastRun",
+    "ForecastSuggestion",
     "FraudScanCursor",
     "FraudSignal",
     "HealthMeasurement",
@@ -162,6 +204,8 @@ __all__ = [
     "HoldLot",
     "Household",
     "HouseholdMember",
+    "ImprovementItem",
+    "ImprovementNote",
     "InboxMessage",
     "Institution",
     "InstitutionBudgetYear",
@@ -176,6 +220,7 @@ __all__ = [
     "MedicationDose",
     "MedicationPlan",
     "NoShow",
+    "OperatingRoom",
     "OtpCode",
     "OutboxMessage",
     "Participation",
@@ -191,6 +236,7 @@ __all__ = [
     "PhotoTask",
     "PointsDaily",
     "Preference",
+    "PrevisitOrder",
     "PriceImportUpload",
     "PriceItem",
     "PricePackage",
@@ -208,6 +254,7 @@ __all__ = [
     "QueueDeskStaff",
     "QueueNotice",
     "QuizAttempt",
+    "RecommendationSetting",
     "Redemption",
     "RequestNonce",
     "Resource",
@@ -215,24 +262,32 @@ __all__ = [
     "Reward",
     "RewardUsage",
     "RollupState",
+    "RoomDay",
+    "SatisfactionAlert",
+    "SatisfactionScanCursor",
+    "SatisfactionScore",
     "SentMark",
     "SessionTemplate",
     "Slot",
     "StaffSession",
     "StaffUser",
     "StreakRun",
+    "SurgeryRequest",
     "Suspension",
     "TierChange",
     "Transfer",
     "TriageDailyCount",
     "TriageDepartmentMap",
     "TriageKind",
+    "TriageKnowledgeState",
     "TriageRedFlag",
     "TriageTerm",
     "VisitPatients",
     "VisitPeriod",
     "VisitsDaily",
     "WaitlistEntry",
+    "Ward",
+    "WardDay",
     "WebhookSubscription",
     "WechatBinding",
     "WechatState",

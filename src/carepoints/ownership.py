@@ -27,6 +27,8 @@ from carepoints.patients.models import HouseholdMember
 from carepoints.rewards.models import Redemption
 from carepoints.scheduling.models import Appointment, CheckupBooking, WaitlistEntry
 from carepoints.security import scope
+from carepoints.services.admissions.models import AdmissionOrder, PrevisitOrder, SurgeryRequest
+from carepoints.services.consult.models import ConsultThread
 
 
 def _by(key: Column[str], owner: Column[str], *where: object) -> Callable[[Session, str], list[str]]:
@@ -83,6 +85,14 @@ OWNED: list[tuple[str, str, Callable[[Session, str], list[str]]]] = [
     # (pages.queues owned)
     # (pages.admin owned)
     # (pages.admin2 owned)
+    # (services.admissions owned) admission orders, surgery requests, pre-visit orders; the patient's order pages
+    ("/api/v1/admission-orders/", "order_id", _owned(AdmissionOrder)),
+    ("/api/v1/surgery-requests/", "surgery_id", _owned(SurgeryRequest)),
+    ("/api/v1/previsit-orders/", "previsit_id", _owned(PrevisitOrder)),
+    ("/me/admissions/", "order_id", _owned(AdmissionOrder)),
+    # (services.consult owned) a consultation thread, in the API and the patient pages
+    ("/api/v1/consultations/", "thread_id", _owned(ConsultThread)),
+    ("/me/consult/", "thread_id", _owned(ConsultThread)),
 ]
 
 

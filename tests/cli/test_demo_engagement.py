@@ -30,6 +30,7 @@ COUNTS = {
     "answered_steps": "SELECT count(*) FROM followup_steps WHERE status = 'completed'",
     "posts_pending": "SELECT count(*) FROM community_posts WHERE status = 'pending'",
     "posts_approved": "SELECT count(*) FROM community_posts WHERE status = 'approved'",
+    "advisers": "SELECT count(*) FROM consult_advisers WHERE active",  # (services.consult) the demo clinician
     "events": "SELECT count(*) FROM events",
     "audit": "SELECT count(*) FROM audit_log",
     "outbox": "SELECT count(*) FROM outbox_messages",
@@ -49,7 +50,7 @@ def test_demo_engagement_is_made_once(db: Db, now: datetime) -> None:
         "hypertension": 15, "diabetes": 8, "medication_plans": 5, "abnormal_alerts": 1, "alerts": 1,
         "abnormal_readings": 1, "advice": 1, "education_items": 1, "quiz_attempts": 3, "completions": 3,
         "lectures": 1, "registrations": 5, "questionnaires": 1, "followup_plans": 3, "followup_steps": 9,
-        "answered_steps": 1, "posts_pending": 3, "posts_approved": 1}
+        "answered_steps": 1, "posts_pending": 3, "posts_approved": 1, "advisers": 1}
 
     second = demo.load(now)
     assert "(0 new)" in second

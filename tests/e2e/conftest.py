@@ -1,6 +1,8 @@
 """Browser tests: the app served by uvicorn on a free loopback port (in a thread) over a
 fresh SQLite database, driven by Playwright with Debian's system Chromium. Without
-Chromium the tests skip with a reason; in CI (CI set) they fail instead."""
+Chromium the tests skip with a reason; in CI (CI set) they fail instead. Every request a
+page makes is recorded, and a context's close asserts that each went to this machine (the
+pages load nothing from outside at run time)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -24,6 +27,7 @@ from carepoints.kit.db import dispose_engines
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 SCREENSHOTS = Path(os.environ.get("CAREPOINTS_SCREENSHOTS", "/tmp/screens"))  # noqa: S108 - for review, not secrets
 
 
@@ -134,25 +138,39 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
+@contextmanager
+def browser_context(browser: Any, **options: Any) -> Iterator[Any]:
+    """A browser context whose every request's host is recorded; when the test is done with it,
+    each must have been this machine (data:, blob: and about: URLs load nothing)."""
+    context = browser.new_context(**options)
+    hosts: set[str] = set()
+
+    def seen(request: Any) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("http", "https", "ws", "wss"):
+            hosts.add(parts.hostname or "")
+
+    context.on("request", seen)
+    try:
+        yield context
+    finally:
+        context.close()
+    outside = sorted(hosts - LOCAL_HOSTS)
+    assert not outside, f"the pages loaded something from outside this machine: {outside}"
+
+
 @pytest.fixture
 def phone(browser: Any) -> Iterator[Any]:
     """A page in a 390 × 844 phone viewport."""
     # bypass_csp: the accessibility check (axe-core) is injected as a script the pages' CSP would refuse
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                  locale="zh-CN", bypass_csp=True)
-    page = context.new_page()
-    try:
-        yield page
-    finally:
-        context.close()
+    with browser_context(browser, viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                         locale="zh-CN", bypass_csp=True) as context:
+        yield context.new_page()
 
 
 @pytest.fixture
 def desktop(browser: Any) -> Iterator[Any]:
     """A page in a 1280 × 800 desktop viewport (staff console, programme admin)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN", bypass_csp=True)
-    page = context.new_page()
-    try:
-        yield page
-    finally:
-        context.close()
+    with browser_context(browser, viewport={"width": 1280, "height": 800}, locale="zh-CN",
+                         bypass_csp=True) as context:
+        yield context.new_page()

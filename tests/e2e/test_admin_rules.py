@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from carepoints.kit.time import utc_now
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, browser_context
 from tests.e2e.helpers import axe_check, login_staff, shot, submit
 from tests.helpers import enrol, event, ingest_one
 
@@ -20,11 +20,8 @@ from tests.helpers import enrol, event, ingest_one
 @pytest.fixture
 def desktop2(browser: Any) -> Iterator[Any]:
     """A second admin's browser (their own cookies)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN", bypass_csp=True)
-    try:
+    with browser_context(browser, viewport={"width": 1280, "height": 800}, locale="zh-CN", bypass_csp=True) as context:
         yield context.new_page()
-    finally:
-        context.close()
 
 
 def _events() -> None:

@@ -1,9 +1,9 @@
 """Health and learning in Chromium on a phone: a blood pressure reading recorded over HTMX with
 its points, an abnormal glucose with the careful wording, the 30-day trend chart drawn by
 ECharts (a canvas, data-chart-ready), today's medicine checked in, a quiz passed, a lecture
-registered, a follow-up answered, a visit reviewed, a photo uploaded and the invite code; each
-page captured in normal and elderly mode with the accessibility check, none wider than the
-phone. A short smoke run on PostgreSQL."""
+registered, a follow-up and the monthly satisfaction survey answered, a visit reviewed, a photo
+uploaded and the invite code; each page captured in normal and elderly mode with the
+accessibility check and elderly mode's sizes, none wider than the phone. A short smoke run on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from carepoints.kit.time import utc_now
 from tests.e2e.conftest import Server
-from tests.e2e.helpers import capture, login_patient, submit
+from tests.e2e.helpers import capture, login_patient, shot, submit
 from tests.helpers import enrol
 from tests.pages.test_patient_health import (
     attended_visit,
@@ -110,6 +110,19 @@ def test_learning_and_tasks(server: Server, phone: Any, tmp_path: Path) -> None:
     assert phone.locator("[data-result]").count() == 1
     fits(phone)
     capture(phone, server, "followup-answered")
+
+    phone.goto(f"{server.url}/me/health")
+    submit(phone, "[data-nav-survey]")  # 更多健康任务 → 满意度调查
+    capture(phone, server, "survey-form")
+    phone.check("#q-0-0")
+    phone.check("#q-1-1")
+    phone.check("#q-2-0")
+    phone.fill("#q-3", "9")
+    submit(phone, "[data-submit-survey]")
+    assert "奖励50积分" in phone.locator("[data-result]").inner_text()
+    assert phone.locator("[data-survey-done]").count() == 1
+    fits(phone)
+    shot(phone, "survey-answered")  # (capture() would reload the form: a GET)
 
     phone.goto(f"{server.url}/me/reviews")
     capture(phone, server, "reviews")

@@ -1,5 +1,5 @@
 """The staff front desk in Chromium (desktop): find a patient and open the summary, register them
-on site, check another in (HTMX row swap), enter a paper sheet line, verify a coupon and a
+on site, check another in with priority (HTMX row swap), enter a paper sheet line, verify a coupon and a
 clinician's follow-up booking, with screenshots of each; the console on a 390 × 844 phone (a
 compact top bar, the language switch keeping the search); a PostgreSQL smoke run of a coupon
 verification."""
@@ -47,9 +47,11 @@ def test_front_desk_flows(server: Server, desktop: Any) -> None:
     desktop.fill("#f-q", "13812340022")
     submit(desktop, "[data-find] button[type=submit]")
     row = desktop.locator(f"tr[data-appointment='{booked['id']}']")
+    row.locator("input[name=priority]").check()  # 优先: a disabled patient (not old enough for it by age)
     row.locator("button[type=submit]").click()  # HTMX: the row is swapped
     desktop.wait_for_selector(f"tr[data-appointment='{booked['id']}'][data-status=checked_in]")
     assert desktop.locator("[data-on-time]").count() == 1
+    assert desktop.locator(f"tr[data-appointment='{booked['id']}'] [data-priority]").inner_text() == "优先"
     axe_check(desktop)
     shot(desktop, "desk-checkin")
 

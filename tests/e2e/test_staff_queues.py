@@ -15,7 +15,7 @@ from carepoints.engagement.care.schemas import AlertKind
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.time import utc_now
 from carepoints.patients import service as patients
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, browser_context
 from tests.e2e.helpers import login_staff, shot, submit
 from tests.helpers import balance, enrol
 from tests.pages.test_staff_queues import _appeal, _due_step, _no_show, _pair, _post, _signal
@@ -24,11 +24,8 @@ from tests.pages.test_staff_queues import _appeal, _due_step, _no_show, _pair, _
 @pytest.fixture
 def desktop2(browser: Any) -> Iterator[Any]:
     """A second desktop browser (another staff member, their own cookies)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN", bypass_csp=True)
-    try:
+    with browser_context(browser, viewport={"width": 1280, "height": 800}, locale="zh-CN", bypass_csp=True) as context:
         yield context.new_page()
-    finally:
-        context.close()
 
 
 def _maker_checker(server: Server, maker: Any, checker: Any, pid: str, name: str) -> None:

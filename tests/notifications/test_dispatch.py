@@ -235,3 +235,14 @@ def test_a_run_is_bounded(db: Db, now: datetime, monkeypatch: pytest.MonkeyPatch
     assert [m["status"] for m in outbox_rows()].count("pending") == 1
     assert run(now)["outbox"] == {"dispatched": 1}
     assert run(now)["outbox"] == {}
+
+
+def test_answers_and_bookings_of_the_patients_own_care_are_essential() -> None:
+    from carepoints.notifications.dispatch import essential
+
+    for key in ("consult.reply", "consult.closed", "complaints.received", "complaints.closed", "admissions.booked",
+                "admissions.booked.moved", "surgery.scheduled", "previsit.booked", "appointment.booked"):
+        assert essential(key), key
+    for key in ("care.inactivity", "improvements.assigned", "satisfaction.dropped", "consultation.reply",
+                "admissionsx.booked"):
+        assert not essential(key), key

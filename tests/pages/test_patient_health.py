@@ -357,6 +357,62 @@ def test_another_patients_followup_step_is_not_found(db: Db) -> None:
     assert client.submit(f"/me/followups/{step}", {"q_pain": "none", "q_temp": "37"}).status_code == 404
 
 
+# --- the monthly satisfaction survey -------------------------------------------------------
+
+SURVEY = {"q_overall": "satisfied", "q_waiting": "neutral", "q_staff": "very_satisfied", "q_recommend": "9",
+          "q_comments": "挂号很方便"}
+
+
+def test_the_monthly_survey_earns_once_then_says_it_is_done(db: Db) -> None:
+    pid = enrol(utc_now())
+    client = patient_client(pid)
+    assert 'href="/me/survey"' in client.get("/me/health").text  # 更多健康任务
+    assert 'href="/me/survey"' in client.get("/me/earn").text  # the survey rule
+    form = client.get("/me/survey")
+    assert form.status_code == 200
+    assert "您对本月就诊服务的总体满意度" in form.text
+    assert 'name="q_overall"' in form.text
+    missing = client.submit("/me/survey", {"q_waiting": "neutral", "key": key_of(form.text)})
+    refused(missing, 422, "followups.invalid_answers")
+    refused(client.submit("/me/survey", {**SURVEY, "q_recommend": "lots"}), 422, "request.invalid")
+    assert balance(pid, utc_now()) == 100  # the refusals stored nothing
+    ok = client.submit("/me/survey", {**SURVEY, "key": key_of(form.text)})
+    assert ok.status_code == 201, ok.text[:800]
+    assert "完成月度满意度调查,奖励50积分" in ok.text
+    assert "data-survey-done" in ok.text
+    assert balance(pid, utc_now()) == 150
+    # the same form sent again (a double tap) answers the first answer's outcome, not a second award
+    again = client.submit("/me/survey", {**SURVEY, "key": key_of(form.text)})
+    assert again.status_code == 201
+    assert "data-survey-done" in again.text
+    assert balance(pid, utc_now()) == 150
+    # a new answer the same month: refused in plain words, nothing stored
+    second = client.submit("/me/survey", {**SURVEY, "q_overall": "dissatisfied", "key": "another"})
+    refused(second, 409, "followups.survey_already_answered")
+    assert "本月满意度调查已完成" in second.text
+    assert "data-survey" not in second.text.replace("data-survey-done", "")
+    assert balance(pid, utc_now()) == 150
+    # opened again this month: says it is done instead of offering the form
+    later = client.get("/me/survey")
+    assert later.status_code == 200
+    assert "data-survey-answered" in later.text
+    assert "<form" not in later.text.split("data-survey-answered")[1].split("</main>")[0]
+
+
+def test_the_survey_is_only_ever_the_signed_in_patients(db: Db) -> None:
+    owner, other = enrol(utc_now()), enrol(utc_now())
+    # naming the other patient (a form field, an acting-for cookie without an authorisation) changes nothing
+    client = patient_client(other, acting_for=owner)
+    ok = client.submit("/me/survey", {**SURVEY, "patient_id": owner, "key": "k1"})
+    assert ok.status_code == 201, ok.text[:800]
+    assert balance(other, utc_now()) == 150
+    assert balance(owner, utc_now()) == 100
+    mine = patient_client(owner)
+    assert "data-survey" in mine.get("/me/survey").text
+    assert mine.submit("/me/survey", {**SURVEY, "key": "k1"}).status_code == 201  # the same key: a new answer
+    assert balance(owner, utc_now()) == 150
+
+
 # --- reviews -------------------------------------------------------------------------------
 
 def test_review_an_attended_visit(db: Db) -> None:
@@ -438,7 +494,8 @@ def test_invite_code_with_qr_and_count(db: Db) -> None:
 
 # --- who may post and see ------------------------------------------------------------------
 
-PAGES = ["/me/health", "/me/learn", "/me/lectures", "/me/followups", "/me/reviews", "/me/photos", "/me/invite"]
+PAGES = ["/me/health", "/me/learn", "/me/lectures", "/me/followups", "/me/survey", "/me/reviews", "/me/photos",
+         "/me/invite"]
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -450,7 +507,7 @@ def test_signed_out_visitors_go_to_the_login(db: Db, url: str) -> None:
 
 @pytest.mark.parametrize("url", ["/me/health/bp", "/me/health/glucose", f"/me/learn/{UNKNOWN}",
                                  f"/me/lectures/{UNKNOWN}/register", f"/me/followups/{UNKNOWN}",
-                                 f"/me/reviews/{UNKNOWN}", f"/me/photos/{UNKNOWN}"])
+                                 "/me/survey", f"/me/reviews/{UNKNOWN}", f"/me/photos/{UNKNOWN}"])
 def test_posts_without_the_csrf_token_are_refused(db: Db, url: str) -> None:
     r = patient_client(enrol(utc_now())).submit(url, {"systolic": "120", "diastolic": "80"}, csrf=False)
     refused(r, 403, "pages.csrf_failed")

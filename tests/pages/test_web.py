@@ -6,6 +6,7 @@ EN/中文 switch that keeps the page's path and other query parameters."""
 from __future__ import annotations
 
 import html
+import logging
 import re
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from carepoints.app import create_app
-from carepoints.config import get_settings
+from carepoints.config import get_settings, reset_settings
 from carepoints.kit.db import read_tx
 from carepoints.kit.time import utc_now
 from carepoints.pages.web import PATIENT, STAFF, lang_href, safe_next
@@ -74,6 +75,104 @@ def test_login_with_a_code_then_the_home_page(db: Db, sms: Gateway) -> None:
     assert client.submit("/logout").status_code == 303
     assert client.get("/", follow_redirects=False).status_code == 303
     assert pid
+
+
+def test_a_second_code_within_the_minute_is_refused_on_the_form(db: Db, sms: Gateway) -> None:
+    enrol(utc_now(), phone="13912340001")
+    client = PageClient(create_app())
+    client.csrf = csrf_of(client.get("/login").text)
+    assert client.submit("/login/code", {"phone": "13912340001"}).status_code == 200
+    first = sms.code_for("13912340001")
+    again = client.submit("/login/code", {"phone": "139 1234 0001"})  # the same phone, written differently
+    assert again.status_code == 429
+    assert 'data-error="rate.limited"' in again.text
+    assert 'action="/login/code"' in again.text  # the phone form again, with the message
+    assert 'value="139 1234 0001"' in again.text
+    assert sms.code_for("13912340001") == first  # no second code was sent
+    assert client.submit("/login", {"phone": "13912340001", "code": first}).status_code == 303
+
+
+def _logged(records: list[logging.LogRecord]) -> str:
+    """Everything the log records carry: messages, arguments and extra fields."""
+    return "\n".join(f"{r.getMessage()} {r.args!r} {vars(r)!r}" for r in records)
+
+
+def test_a_page_login_logs_neither_the_code_nor_the_phone(db: Db, sms: Gateway,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    phone = "13912340002"
+    enrol(utc_now(), phone=phone)
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="carepoints")
+    client = PageClient(create_app())
+    client.csrf = csrf_of(client.get("/login").text)
+    client.submit("/login/code", {"phone": phone})
+    code = sms.code_for(phone)
+    assert client.submit("/login", {"phone": phone, "code": "000000" if code != "000000" else "111111"}
+                         ).status_code == 401
+    assert client.submit("/login", {"phone": phone, "code": code}).status_code == 303
+    assert client.get("/").status_code == 200
+    logged = _logged(caplog.records)
+    assert "/login/code" in logged  # the requests were logged (at DEBUG, everything that logs does)
+    assert code not in logged
+    assert phone not in logged
+    assert phone[3:] not in logged  # nor most of it
+
+
+def test_secure_cookies_when_configured(db: Db, sms: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CAREPOINTS_COOKIE_SECURE=1 (behind a TLS proxy, requests arrive over http): the patient's and
+    the staff member's session cookies are Secure, HTTP-only and SameSite=Lax, before and after sign-in."""
+    phone = "13912340003"
+    enrol(utc_now(), phone=phone)
+    _, user = staff_client("nurse")
+    plain = TestClient(create_app()).get("/login").headers["set-cookie"]
+    assert "secure" not in plain.lower()  # off by default on http
+
+    def flags(set_cookie: str, name: str) -> set[str]:
+        assert set_cookie.startswith(f"{name}="), set_cookie
+        return {part.strip().lower() for part in set_cookie.split(";")[1:]}
+
+    def value(set_cookie: str) -> str:
+        return set_cookie.split(";", 1)[0]
+
+    monkeypatch.setenv("CAREPOINTS_COOKIE_SECURE", "1")
+    reset_settings()
+    try:
+        # the browser would send a Secure cookie back over https only: here it is sent by hand over http
+        client = TestClient(create_app())
+        r = client.get("/login")
+        cookie = r.headers["set-cookie"]
+        assert {"secure", "httponly", "samesite=lax"} <= flags(cookie, PATIENT.cookie)
+        csrf = csrf_of(r.text)
+        client.cookies.clear()
+        r = client.post("/login/code", data={"phone": phone, "csrf_token": csrf}, headers={"cookie": value(cookie)})
+        assert r.status_code == 200, r.text[:500]
+        r = client.post("/login", data={"phone": phone, "code": sms.code_for(phone), "csrf_token": csrf},
+                        headers={"cookie": value(cookie)}, follow_redirects=False)
+        assert r.status_code == 303, r.text[:500]
+        assert {"secure", "httponly", "samesite=lax"} <= flags(r.headers["set-cookie"], PATIENT.cookie)
+
+        client.cookies.clear()
+        r = client.get("/staff/login")
+        cookie = r.headers["set-cookie"]
+        assert {"secure", "httponly", "samesite=lax"} <= flags(cookie, STAFF.cookie)
+        client.cookies.clear()
+        r = client.post("/staff/login", data={"username": user["username"], "password": user["password"],
+                                              "csrf_token": csrf_of(r.text)},
+                        headers={"cookie": value(cookie)}, follow_redirects=False)
+        assert r.status_code == 303, r.text[:500]
+        assert {"secure", "httponly", "samesite=lax"} <= flags(r.headers["set-cookie"], STAFF.cookie)
+    finally:
+        monkeypatch.delenv("CAREPOINTS_COOKIE_SECURE")
+        reset_settings()
+
+
+def test_the_login_page_says_how_long_a_code_lives(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = PageClient(create_app())
+    assert "6 位验证码,5 分钟内有效" in client.get("/login").text  # the default, 300 s
+    monkeypatch.setattr(get_settings(), "otp_ttl_seconds", 600)
+    assert "6 位验证码,10 分钟内有效" in client.get("/login").text
+    assert "works for 10 minutes" in client.get("/login?lang=en").text
+    assert "10分钟内有效" in otp.sms_text("123456", get_settings())  # what the SMS says
 
 
 def test_several_patients_on_one_phone_choose_who_they_are(db: Db, sms: Gateway) -> None:

@@ -1,10 +1,14 @@
 """A/B experiment results: per variant, the chosen outcome with the difference and its 95%
 confidence interval, split by age band.
 
-Computed live from the base tables over the experiment's running window (start to stop, or
-to now while it runs). A patient is in the experiment exactly as the rules engine has it
-(experiments.assign): over the part of the window their research consent covers, in the
-variant the hash gives them; their age band is their age on the first day.
+Over the experiment's running window (start to stop, or to now while it runs). A patient is in
+the experiment exactly as the rules engine has it (experiments.assign): over the part of the
+window their research consent covers, in the variant the hash gives them; their age band is
+their age on the first day. Read from the roll-ups (`analytics.experiments_rollup`: per
+outcome, variant and age band the patients, n, Σ value and Σ value²), with the patients touched
+today computed live; computed wholly live from the base tables (`live_cells`, the reference the
+roll-ups are tested against) when there are none for today. `computed` says which
+(`rolled` / `live`), `results_through` the last closed day the roll-ups hold.
 
 Outcomes (`outcome=`, default participation):
 
@@ -36,7 +40,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from carepoints.analytics import dims, views
+from carepoints.analytics import dims, live, views
+from carepoints.analytics import experiments_rollup as rolled
 from carepoints.analytics.periods import Period
 from carepoints.analytics.report import Column, Report
 from carepoints.config import get_settings
@@ -48,13 +53,13 @@ from carepoints.experiments.models import Experiment
 from carepoints.experiments.schemas import OUTCOMES
 from carepoints.kit.db import table
 from carepoints.kit.ids import is_id
-from carepoints.kit.time import local_date
+from carepoints.kit.time import day_start_utc, local_date
 from carepoints.patients.models import Consent, Patient, PatientInstitution
 
 Z95 = 1.959963984540054
 ALL = "all"
 LOWER_IS_BETTER = {"no_show_rate"}
-NOT_BEHAVIOUR = ("account.registered", "lab.critical_value")
+NOT_BEHAVIOUR = rolled.NOT_BEHAVIOUR
 OUTCOME_NAMES = {"participation": ("参与率", "Participation"),
                  "checkin_completeness": ("打卡完整度", "Check-in completeness"),
                  "no_show_rate": ("爽约率", "No-show rate")}
@@ -178,17 +183,8 @@ def _population(session: Session, exp: assign.Compiled, end: datetime, instituti
 
 
 def _days(arms: Iterable[assign.Arm], end: datetime) -> int:
-    """The local days the arms touch (merged, so a day is counted once)."""
-    tz = get_settings().tz
-    spans = sorted((local_date(a.starts_at, tz), local_date(a.ends_at or end, tz)) for a in arms)
-    total, last = 0, None
-    for lo, hi in spans:
-        if last is not None and lo <= last:
-            lo = date.fromordinal(last.toordinal() + 1)
-        if lo <= hi:
-            total += (hi - lo).days + 1
-            last = hi
-    return total
+    """The local days the arms touch (merged, so a day is counted once; [start, end))."""
+    return rolled.days_in(arms, end, get_settings().tz)
 
 
 def _values(session: Session, outcome: str, arms: dict[str, list[assign.Arm]], start: datetime,
@@ -215,7 +211,8 @@ def _values(session: Session, outcome: str, arms: dict[str, list[assign.Arm]], s
     no_shows = func.sum(case((e.c.type == "appointment.no_show", 1), else_=0))
     rows = conn.execute(select(e.c.patient_id, appointment, no_shows, func.count()).where(
         e.c.status == "accepted", e.c.type.in_(("appointment.attended", "appointment.no_show")),
-        _in_arm(e.c.patient_id, e.c.occurred_at, start, end)).group_by(e.c.patient_id, appointment))
+        _in_arm(e.c.patient_id, e.c.occurred_at, start, end))
+        .group_by(e.c.patient_id, appointment))
     counts: dict[str, list[int]] = {}
     for pid, _appointment, missed, reports in rows:
         slot = counts.setdefault(pid, [0, 0])
@@ -251,20 +248,74 @@ def experiment_results(session: Session, q: views.Query, now: datetime) -> Repor
     if "institution_id" in q.filters:
         institutions = {q.filters["institution_id"]} & (institutions if institutions is not None
                                                          else {q.filters["institution_id"]})
-    arms, births = _population(session, exp, end, institutions)
-    first_day = local_date(start, tz)
-    band_of = {pid: dims.age_band(births.get(pid), first_day) for pid in arms}
-    if "age_band" in q.filters:
-        arms = {pid: a for pid, a in arms.items() if band_of[pid] == q.filters["age_band"]}
-    cells: dict[tuple[str, str], Cell] = {}
-    for pid, (value, units) in _values(session, outcome, arms, start, end).items():
-        variant = arms[pid][0].variant
-        for band in (ALL, band_of[pid]):
-            cell = cells.setdefault((variant, band), Cell())
-            cell.patients += 1
-            cell.add(value, units)
+    band = q.filters.get("age_band")
+    found = _rolled_cells(session, exp, outcome, end, institutions, q.today)
+    if found is None:
+        cells = live_cells(session, exp, outcome, end, institutions)
+        report.extra["computed"] = "live"
+    else:
+        cells, report.extra["results_through"] = found
+        report.extra["computed"] = "rolled"
+    if band is not None:
+        cells = {(v, b): c for (v, b), c in cells.items() if b == band}
+        cells |= {(v, ALL): dataclasses.replace(c) for (v, _b), c in list(cells.items())}
     report.rows, report.extra["flags"] = _rows(exp, cells, outcome)
     return report
+
+
+def live_cells(session: Session, exp: assign.Compiled, outcome: str, end: datetime,
+               institutions: set[str] | None) -> dict[tuple[str, str], Cell]:
+    """The results' cells computed live from the base tables over [start, end)."""
+    cells: dict[tuple[str, str], Cell] = {}
+    for _pid, variant, band, value, units in _live_values(session, exp, outcome, end, institutions):
+        for b in (ALL, band):
+            cell = cells.setdefault((variant, b), Cell())
+            cell.patients += 1
+            cell.add(value, units)
+    return cells
+
+
+def _live_values(session: Session, exp: assign.Compiled, outcome: str, end: datetime,
+                 institutions: set[str] | None) -> list[tuple[str, str, str, float, int]]:
+    """(patient, variant, band, value, units) of each patient counted in the outcome."""
+    arms, births = _population(session, exp, end, institutions)
+    first_day = local_date(exp.started_at, get_settings().tz)
+    return [(pid, arms[pid][0].variant, dims.age_band(births.get(pid), first_day), value, units)
+            for pid, (value, units) in _values(session, outcome, arms, exp.started_at, end).items()]
+
+
+def _rolled_cells(session: Session, exp: assign.Compiled, outcome: str, end: datetime,
+                  institutions: set[str] | None, today: date) -> tuple[dict[tuple[str, str], Cell], str] | None:
+    """The cells from the roll-ups with today's touched patients live (module docstring), and
+    the last closed day the roll-ups hold; None when they cannot answer."""
+    if institutions is not None and len(institutions) != 1:
+        return None
+    inst = rolled.STAR if institutions is None else next(iter(institutions))
+    stored = rolled.stored_cells(session, exp.id, outcome, inst)
+    base = day_start_utc(today, get_settings().tz)
+    if stored is None or exp.started_at >= base:
+        return None
+    valid_on, through, sums = stored
+    final = exp.stopped_at is not None and exp.stopped_at <= base
+    if (valid_on is None) != final or (valid_on is not None and valid_on != today):
+        return None
+    cells = {k: Cell(s.patients, s.n, s.total, s.squares) for k, s in sums.items()}
+    if not final:  # the members touched today: their stored values out, their values as of `end` in
+        key = ("analytics.live", "experiment_today", exp.id, inst, today, get_settings().tz.key)
+        old, new = live.shared(session, key, lambda: rolled.touched_today(
+            session, exp, base, end, None if institutions is None else inst))
+        for sign, members in ((-1, old), (1, new)):
+            for m in members:
+                value = rolled.member_values(m)[outcome]
+                if value is None:
+                    continue
+                for b in (ALL, m["age_band"]):
+                    cell = cells.setdefault((m["variant"], b), Cell())
+                    cell.patients += sign
+                    cell.n += sign * value[1]
+                    cell.total += sign * value[0]
+                    cell.squares += sign * (value[0] if value[1] > 1 else value[0] * value[0])
+    return {k: c for k, c in cells.items() if c.patients > 0}, through.isoformat()
 
 
 def _rows(exp: assign.Compiled, cells: dict[tuple[str, str], Cell], outcome: str,

@@ -18,8 +18,12 @@ Active patients are counted distinct over the range; a range of several whole ca
 column says "月均 / monthly average" — because distinct counts of separate periods cannot be
 added and an exact count over a year of a million patients' days is no dashboard query; so does
 an arbitrary range longer than a quarter (`LIVE_DAYS`), over the months wholly inside it. A
-single closed day, week or month is read from the stored counts; other ranges count the stored
-patient-days. Participation is not split by rule or reward.
+single closed day, week or month is read from the stored counts, and so is a range whose closed
+part is 6, 7, 29 or 30 days (`WINDOW_SPANS`, the rolling windows stored for every closed day):
+the default "last 30 days" is the 29 days ending yesterday, stored, plus today's active
+patients who were not among them, counted live (one index probe per patient of today); other
+ranges count the stored patient-days. `additive_report` answers the view without active
+patients (the additive KPIs alone). Participation is not split by rule or reward.
 
 Today's entries and events are placed once per request (memoised on the read session) and only
 the slice asked for is summed; views say up to which day the job has run (`rolled_through`)."""
@@ -51,12 +55,13 @@ from carepoints.analytics.points_rollup import (
     TOTAL,
     UNFILTERED,
     UNKNOWN,
+    WINDOW_SPANS,
     ActiveDaily,
     ActivePeriod,
+    ActiveWindow,
     Entry,
     Participation,
     PointsDaily,
-    behaviour,
     compute_participation,
     ledger_entries,
     select_in,
@@ -73,6 +78,7 @@ from carepoints.rules.service import current_settings, programmes
 from carepoints.scheduling.models import Clinician, Department, Institution
 
 _daily, _part, _adaily, _aperiod = table(PointsDaily), table(Participation), table(ActiveDaily), table(ActivePeriod)
+_awin = table(ActiveWindow)
 _ev, _rewards = table(Event), table(Reward)
 _inst, _dept, _clin = table(Institution), table(Department), table(Clinician)
 
@@ -289,11 +295,29 @@ def distinct(session: Session, period: Period, today: date, scope: Scope, group:
     """Distinct active patients over the period. A single closed day, week or month with at most
     one filter (none with a group) over the whole alliance or one institution is read from the
     stored counts; everything else is an exact COUNT DISTINCT over the patient-days, today live."""
-    fast = _stored(period, today) if len(scope.filters) <= (0 if group else 1) and "day" not in group else None
-    one = scope.institutions is None or len(scope.institutions) == 1
-    if fast is not None and (one or group == ("institution",)):
+    slice_ok = len(scope.filters) <= (0 if group else 1) and "day" not in group and (
+        scope.institutions is None or len(scope.institutions) == 1 or group == ("institution",))
+    fast = _stored(period, today) if slice_ok else None
+    if fast is not None:
         return _active_stored(session, fast, scope, group)
+    win = _window(period, today) if slice_ok else None
+    if win is not None:
+        out = _active_stored(session, (_awin, and_(_awin.c.day == win[0], _awin.c.span == win[1])), scope, group)
+        if win[2]:
+            for key, n in _today_new(session, period, today, scope, group).items():
+                out[key] = out.get(key, 0) + n
+        return out
     return _active_live(session, period, today, scope, group)
+
+
+def _window(period: Period, today: date) -> tuple[date, int, bool] | None:
+    """(last day, span, today too) of the stored rolling window (`WINDOW_SPANS`) that is the
+    period's closed part, or None: the last 30 (7) days up to today are the 29 (6) days ending
+    yesterday, stored, with today's patients who were not among them added live."""
+    closed = _closed(period, today)
+    if closed is None or (closed[1] - closed[0]).days + 1 not in WINDOW_SPANS:
+        return None
+    return closed[1], (closed[1] - closed[0]).days + 1, period.end >= today
 
 
 def _active_stored(session: Session, fast: tuple[Any, Any], scope: Scope, group: tuple[str, ...]) -> dict[Any, int]:
@@ -329,32 +353,55 @@ def _gkey(row: dict[str, Any] | Any, group: tuple[str, ...]) -> Any:
 
 
 def _active_live(session: Session, period: Period, today: date, scope: Scope, group: tuple[str, ...]) -> dict[Any, int]:
-    conn = session.connection()
     cols = [_part.c[PART_COLUMN[g]] for g in group]
-    where = [_part.c[PART_COLUMN[d]] == v for d, v in scope.filters.items()]
-    if scope.institutions is not None:
-        where.append(_part.c.institution_id.in_(sorted(scope.institutions)))
+    where = _part_where(scope)
     closed = _closed(period, today)
     out: dict[Any, int] = {}
     if closed:
-        where += [_part.c.day >= closed[0], _part.c.day <= closed[1]]
-        stmt = select(*cols, func.count(func.distinct(_part.c.patient_id))).where(*where).group_by(*cols)
-        for row in conn.execute(stmt):
+        stmt = select(*cols, func.count(func.distinct(_part.c.patient_id))).where(
+            *where, _part.c.day >= closed[0], _part.c.day <= closed[1]).group_by(*cols)
+        for row in session.connection().execute(stmt):
             key = tuple(row[:len(cols)]) if len(cols) > 1 else (row[0] if cols else None)
             out[key] = int(row[-1])
     if period.start <= today <= period.end:
-        live: dict[Any, set[str]] = defaultdict(set)
-        for r in live_participation(session, today):
-            if _match(r, scope):
-                live[_gkey(r, group)].add(r["patient_id"])
-        both: set[tuple[Any, str]] = set()
-        if closed and "day" not in group and live:  # who of today's patients counted already
-            today_ids = select(_ev.c.patient_id).where(*behaviour(today, get_settings().tz))
-            stmt = select(*cols, _part.c.patient_id).distinct().where(*where, _part.c.patient_id.in_(today_ids))
-            both = {(_gkey(r._mapping, group), r.patient_id) for r in conn.execute(stmt)}
-        for key, pids in live.items():
-            out[key] = out.get(key, 0) + sum(1 for p in pids if (key, p) not in both)
+        for key, n in _today_new(session, period, today, scope, group).items():
+            out[key] = out.get(key, 0) + n
     return out
+
+
+def _part_where(scope: Scope) -> list[Any]:
+    where = [_part.c[PART_COLUMN[d]] == v for d, v in scope.filters.items()]
+    if scope.institutions is not None:
+        where.append(_part.c.institution_id.in_(sorted(scope.institutions)))
+    return where
+
+
+def _today_new(session: Session, period: Period, today: date, scope: Scope, group: tuple[str, ...]) -> dict[Any, int]:
+    """Per group key, today's active patients (live) who were not active in the period's closed
+    days already: what today adds to the closed part's distinct count, exactly. Shared like
+    today's other figures (`live.shared`): each of today's patients is one index probe."""
+    tz = get_settings().tz
+    key = ("analytics.live", "active_new", today, tz.key, period.start, scope.institutions,
+           tuple(sorted(scope.filters.items())), group)
+    return live.shared(session, key, lambda: _compute_today_new(session, period, today, scope, group))
+
+
+def _compute_today_new(session: Session, period: Period, today: date, scope: Scope, group: tuple[str, ...]
+                       ) -> dict[Any, int]:
+    live_sets: dict[Any, set[str]] = defaultdict(set)
+    for r in live_participation(session, today):
+        if _match(r, scope):
+            live_sets[_gkey(r, group)].add(r["patient_id"])
+    closed = _closed(period, today)
+    both: set[tuple[Any, str]] = set()
+    if closed and "day" not in group and live_sets:  # who of today's patients counted already
+        cols = [_part.c[PART_COLUMN[g]] for g in group]
+        ids = sorted({p for pids in live_sets.values() for p in pids})
+        stmt = select(*cols, _part.c.patient_id).distinct().where(
+            *_part_where(scope), _part.c.day >= closed[0], _part.c.day <= closed[1])
+        both = {(_gkey(r._mapping, group), r.patient_id) for r in select_in(
+            session.connection(), stmt, _part.c.patient_id, ids)}
+    return {key: sum(1 for p in pids if (key, p) not in both) for key, pids in live_sets.items()}
 
 
 # --- labels -------------------------------------------------------------------------------
@@ -437,9 +484,10 @@ def _liability(session: Session, end: date, today: date) -> Decimal:
     return _cny(fen if pts >= 0 else -fen)
 
 
-def _figures(session: Session, period: Period, today: date, scope: Scope, by: str | None
+def _figures(session: Session, period: Period, today: date, scope: Scope, by: str | None, with_active: bool = True
              ) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
-    """The KPIs of one period: per group (with `by`) and in total."""
+    """The KPIs of one period: per group (with `by`) and in total (active patients None without
+    `with_active`: the additive figures alone)."""
     def kpis(m: list[int], act: float | None) -> dict[str, Any]:  # a group of one period only: zeros
         return {"active": act, "issued": m[0], "penalised": m[1], "redeemed": m[2], "expired": m[3],
                 "redemption_rate": round(m[2] / m[0], 4) if m[0] > 0 else None, "liability_cny": None,
@@ -447,13 +495,13 @@ def _figures(session: Session, period: Period, today: date, scope: Scope, by: st
 
     zero = [0] * len(MEASURES)
     total_sums = sums(session, period, today, scope, cut(scope, None)).get(None, zero)
-    total = kpis(total_sums, active(session, period, today, scope).get(None, 0))
+    total = kpis(total_sums, active(session, period, today, scope).get(None, 0) if with_active else None)
     if scope.whole:
         total["liability_cny"] = _liability(session, period.end, today)
     groups: dict[Any, dict[str, Any]] = {}
     if by:
         per = sums(session, period, today, scope, cut(scope, by))
-        act = active(session, period, today, scope, (by,)) if by in ACTIVE_BY else None
+        act = active(session, period, today, scope, (by,)) if by in ACTIVE_BY and with_active else None
         for key in set(per) | set(act or {}):
             groups[key] = kpis(per.get(key, zero), (act or {}).get(key, 0) if act is not None else None)
         groups[MISSING] = kpis(zero, 0 if act is not None else None)
@@ -495,11 +543,14 @@ def _budget_gauge(session: Session, now: datetime, year: int) -> dict[str, Any] 
             "value": float(_cny(int(used))), "max": float(_cny(to_fen(annual)))}
 
 
-def kpi_report(session: Session, q: views.Query, now: datetime) -> Report:
+def kpi_report(session: Session, q: views.Query, now: datetime, with_active: bool = True) -> Report:
+    """The `points` report; without `with_active` active patients are left out (null, and
+    `active_counted: false`): the additive KPIs alone, never waiting on a distinct count (what
+    `bench/analytics.py` times apart for arbitrary ranges)."""
     scope = Scope.of(q)
     previous = q.period.previous()
-    groups, total = _figures(session, q.period, q.today, scope, q.by)
-    before, total_before = _figures(session, previous, q.today, scope, q.by)
+    groups, total = _figures(session, q.period, q.today, scope, q.by, with_active)
+    before, total_before = _figures(session, previous, q.today, scope, q.by, with_active)
     rows = [_row(None, ("合计", "Total") if q.by else ("全部", "All"), total, total_before)]
     charts: list[dict[str, Any]] = []
     if q.by:
@@ -513,8 +564,15 @@ def kpi_report(session: Session, q: views.Query, now: datetime) -> Report:
     if gauge:
         charts.append(gauge)
     basis_ = basis(q.period)[0]
-    return Report("points", "积分概览", "Points KPIs", columns(basis_), rows, q.period, previous,
-                  {"charts": charts, "rolled_through": rolled_through(session), "active_basis": basis_})
+    extra: dict[str, Any] = {"charts": charts, "rolled_through": rolled_through(session), "active_basis": basis_}
+    if not with_active:
+        extra["active_counted"] = False
+    return Report("points", "积分概览", "Points KPIs", columns(basis_), rows, q.period, previous, extra)
+
+
+def additive_report(session: Session, q: views.Query, now: datetime) -> Report:
+    """The `points` view without active patients (`kpi_report(with_active=False)`)."""
+    return kpi_report(session, q, now, with_active=False)
 
 
 @views.view("points", "积分概览", "Points KPIs", breakdowns=dims.BREAKDOWNS)

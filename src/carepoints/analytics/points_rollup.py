@@ -33,7 +33,8 @@ the caller's institutions and one more filter (two without a breakdown), is one 
 days × groups rows. Distinct patients cannot be summed: `analytics_participation` holds the
 patient-days for exact COUNT DISTINCTs with any filter, and `analytics_active_daily` /
 `analytics_active_periods` the distinct counts per day, ISO week and month (whole alliance `*`
-and per institution, by each dimension and by age band × channel).
+and per institution, by each dimension and by age band × channel); `analytics_active_windows`
+the same over the 6, 7, 29 and 30 days ending each closed day (the dashboard's default range).
 
 The job must run (`jobs run rollup-analytics`, nightly): a closed day that was never rolled up
 reads as zero; today is always computed live by the same functions. Late events re-roll their day
@@ -50,7 +51,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Index, Integer, String, and_, func, select
+from sqlalchemy import Date, Index, Integer, String, and_, case, func, literal, select, union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -136,6 +137,21 @@ class ActiveDaily(Base):
     patients: Mapped[int] = mapped_column(Integer)
 
 
+class ActiveWindow(Base):
+    """Distinct active patients of the `span` local days ending `day` (`WINDOW_SPANS`: a closed
+    week or 30 days, and the closed part of the last 7 / 30 days up to today), alliance-wide
+    (`*`) and per institution, by each dimension: the dashboard's default range reads one row."""
+
+    __tablename__ = "analytics_active_windows"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the window's last day
+    span: Mapped[int] = mapped_column(Integer, primary_key=True)
+    institution_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dim: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    patients: Mapped[int] = mapped_column(Integer)
+
+
 class ActivePeriod(Base):
     """Distinct active patients of one ISO week or calendar month (grain `week` / `month`)."""
 
@@ -150,6 +166,7 @@ class ActivePeriod(Base):
 
 
 _daily, _part, _adaily, _aperiod = table(PointsDaily), table(Participation), table(ActiveDaily), table(ActivePeriod)
+_awin = table(ActiveWindow)
 _tr, _acc, _ev = table(Transfer), table(Account), table(Event)
 _red, _fee, _rewards = table(Redemption), table(FeeOffset), table(Reward)
 _pat, _links, _conds = table(Patient), table(PatientInstitution), table(PatientCondition)
@@ -160,6 +177,8 @@ _appt, _sess = table(Appointment), table(ClinicSession)
 # day's ledger entries by `at`, a day's events by `occurred_at`
 Index("ix_transfers_at", _tr.c.at)
 Index("ix_events_occurred_at", _ev.c.occurred_at)
+# who of today's patients were active in a window already (a probe per patient, not a scan)
+Index("ix_analytics_participation_patient", _part.c.patient_id, _part.c.day)
 
 
 # --- where and how a behaviour happened -----------------------------------------------------
@@ -475,8 +494,53 @@ def _participation_daily(session: Session, day: date, tz: ZoneInfo) -> list[dict
 
 @rollup.rollup("active_daily", "day", _adaily)
 def _active_daily(session: Session, day: date, tz: ZoneInfo) -> list[dict[str, Any]]:
-    counts = _active_counts(compute_participation(session, day, tz))
+    """From the day's stored patient-days (`participation_daily` rolls the day first, in the same
+    transaction; computing them again from the events would double the day's main cost)."""
+    counts = _active_counts(session.connection().execute(select(_part).where(_part.c.day == day)).mappings())
     return [{"day": day, "institution_id": i, "dim": d, "key": k, "patients": n} for (i, d, k), n in counts.items()]
+
+
+WINDOW_SPANS = (6, 7, 29, 30)  # the rolling windows stored for every closed day (days ending with it)
+WINDOW_DIMS: dict[str, tuple[str, ...]] = {
+    "total": (), "department": ("department_id",), "clinician": ("clinician_id",), "age_band": ("age_band",),
+    "condition": ("condition",), "channel": ("channel",), "band_channel": ("age_band", "channel")}
+
+
+def compute_windows(session: Session, day: date, _tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Distinct active patients of each window of `WINDOW_SPANS` days ending `day`, from the stored
+    patient-days (`participation_daily` rolls `day` first, in the same transaction), in one
+    statement: the window's patient-days reduced to each patient's last day per place, then per
+    dimension alliance-wide and per institution each patient's last day deciding which windows
+    they count in."""
+    first = day - timedelta(days=max(WINDOW_SPANS) - 1)
+    places = ("institution_id", "department_id", "clinician_id", "channel", "condition", "age_band")
+    last = (select(*(_part.c[c] for c in places), _part.c.patient_id, func.max(_part.c.day).label("last"))
+            .where(_part.c.day >= first, _part.c.day <= day).group_by(*(_part.c[c] for c in places),
+                                                                      _part.c.patient_id).cte("last_days"))
+    parts = []
+    for dim, cols in WINDOW_DIMS.items():
+        for per_inst in (False, True):
+            keys = [last.c[c] for c in (("institution_id",) if per_inst else ()) + cols]
+            inner = (select(*(k.label(f"k{i}") for i, k in enumerate(keys)), func.max(last.c.last).label("last"))
+                     .group_by(*keys, last.c.patient_id).subquery())
+            g = [inner.c[f"k{i}"] for i in range(len(keys))]
+            shown = [*g, *(literal("") for _ in range(3 - len(g)))]
+            spans = [func.sum(case((inner.c.last >= day - timedelta(days=n - 1), 1), else_=0)) for n in WINDOW_SPANS]
+            parts.append(select(literal(dim).label("dim"), literal(per_inst).label("per_inst"),
+                                *(c.label(f"c{i}") for i, c in enumerate(shown)), *spans).group_by(*g))
+    out: list[dict[str, Any]] = []
+    for row in session.connection().execute(union_all(*parts)):
+        dim, per_inst, vals = row[0], bool(row[1]), [str(v) for v in row[2:5]]
+        inst = vals.pop(0) if per_inst else STAR
+        key = "|".join(vals[:len(WINDOW_DIMS[dim])])
+        out += [{"day": day, "span": n, "institution_id": inst, "dim": dim, "key": key, "patients": int(c)}
+                for n, c in zip(WINDOW_SPANS, row[5:], strict=True) if c]
+    return out
+
+
+@rollup.rollup("active_windows", "day", _awin)
+def _active_windows(session: Session, day: date, tz: ZoneInfo) -> list[dict[str, Any]]:
+    return compute_windows(session, day, tz)
 
 
 def _active_period(grain: rollup.Grain) -> rollup.Compute:

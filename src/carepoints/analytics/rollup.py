@@ -41,6 +41,10 @@ class Rollup:
 
 
 ROLLUPS: dict[str, Rollup] = {}
+# run after every `rollup_days` (job and CLI), each in its own transaction: state built from the
+# day roll-ups that no single day owns (experiment results); `finish(session, days, today, tz)`
+Finish = Callable[[Session, list[date], date, ZoneInfo], int]
+FINISHERS: dict[str, Finish] = {}
 
 
 def rollup(name: str, grain: Grain, tbl: Table) -> Callable[[Compute], Compute]:
@@ -49,6 +53,16 @@ def rollup(name: str, grain: Grain, tbl: Table) -> Callable[[Compute], Compute]:
         if name in ROLLUPS:
             raise ValueError(f"roll-up {name} registered twice")
         ROLLUPS[name] = Rollup(name, grain, tbl, fn)
+        return fn
+    return register
+
+
+def finisher(name: str) -> Callable[[Finish], Finish]:
+    """Register `fn` to run at the end of every `rollup_days` with the days it re-rolled (decorator)."""
+    def register(fn: Finish) -> Finish:
+        if name in FINISHERS:
+            raise ValueError(f"finisher {name} registered twice")
+        FINISHERS[name] = fn
         return fn
     return register
 
@@ -86,8 +100,9 @@ def replace(session: Session, r: Rollup, start: date, tz: ZoneInfo) -> int:
 
 
 def rollup_days(days: Iterable[date], today: date, tz: ZoneInfo) -> dict[str, int]:
-    """Re-roll the given closed days, then every closed week and month holding one of them;
-    one transaction per day / period. Days on or after `today` are skipped (live)."""
+    """Re-roll the given closed days, then every closed week and month holding one of them, then
+    the finishers; one transaction per day / period / finisher. Days on or after `today` are
+    skipped (live)."""
     rollups = registered()
     todo = sorted({d for d in days if d < today})
     written = 0
@@ -99,6 +114,9 @@ def rollup_days(days: Iterable[date], today: date, tz: ZoneInfo) -> dict[str, in
     for grain, first in sorted(periods):
         with write_tx() as session:
             written += sum(replace(session, r, first, tz) for r in rollups if r.grain == grain)
+    for fn in FINISHERS.values():
+        with write_tx() as session:
+            written += fn(session, todo, today, tz)
     return {"days": len(todo), "periods": len(periods), "rows": written}
 
 

@@ -1,6 +1,7 @@
-"""Visits: no-show rate, appointment rate (预约诊疗率), off-peak share, return-visit rate and the
-average in-clinic wait; the cost-benefit panel; the dashboard's visit and care headline cards. (Health KPIs and the
-nurses' care list: `analytics.care`; the shared machinery: `analytics.cubes`.)
+"""Visits: no-show rate, appointment rate (预约诊疗率), off-peak share, return-visit rate, the
+average in-clinic wait and complaints (投诉) per 1,000 visits; the cost-benefit panel; the dashboard's
+visit and care headline cards. (Health KPIs and the nurses' care list: `analytics.care`; the shared
+machinery: `analytics.cubes`.)
 
 What is counted (the hospital's local calendar):
 
@@ -22,6 +23,11 @@ What is counted (the hospital's local calendar):
 - **Average in-clinic wait** (平均候诊时长) = the summed in-clinic waits / the called visits: a
   visit's wait is its first queue call (`queue_calls`, any status) − the check-in time the call
   recorded, in whole minutes (floored, never negative); visits never called take no part.
+- **Complaints** (投诉, `complaints` of services.satisfaction) count on the local day they were filed,
+  at their department and its institution, by the patient's age band and conditions that day, and —
+  for a complaint about a visit — by that visit's clinician and booking channel (one about a
+  department only is in no clinician or channel slice). **Complaints per 1,000 visits** = complaints
+  × 1000 / attended visits of the same slice and period (two decimals; none without a visit).
 - **Return-visit rate** = patients with ≥ 2 attended visits in the period / patients with ≥ 1
   (in a slice: by department, ≥ 2 visits at that department); over a calendar year, 年度复诊率.
 - **Cost-benefit**: the programme's cost is the budget used (the CNY cost of redemptions and fee
@@ -55,7 +61,7 @@ from carepoints.analytics.cubes import Cell, Cube, Facts, Figures, KpiDef, Perso
 from carepoints.analytics.errors import BadParameterError
 from carepoints.analytics.periods import Period
 from carepoints.analytics.points import Scope
-from carepoints.analytics.points_rollup import MEASURES, STAR, UNKNOWN, channel_of
+from carepoints.analytics.points_rollup import MEASURES, STAR, UNKNOWN, channel_of, day_bounds
 from carepoints.analytics.report import Column, Report
 from carepoints.config import get_settings
 from carepoints.kit.db import Base, table
@@ -64,6 +70,7 @@ from carepoints.rules.engine import in_off_peak
 from carepoints.rules.service import current_settings, programmes
 from carepoints.scheduling.models import LIVE, Appointment, ClinicSession, Department
 from carepoints.services.queue.models import QueueCall
+from carepoints.services.satisfaction.models import Complaint
 
 
 class VisitsDaily(Base):
@@ -87,6 +94,7 @@ class VisitsDaily(Base):
     # called visits (any status) and their summed in-clinic waits in whole minutes
     wait_minutes: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     waited: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    complaints: Mapped[int] = mapped_column(Integer, server_default=text("0"))  # filed that day
 
     __table_args__ = (Index("ix_analytics_visits_daily_cut", "f_dim", "f_key", "b_dim", "day"),)
 
@@ -114,8 +122,9 @@ class VisitPatients(Base):
 _daily, _facts = table(VisitsDaily), table(VisitPatients)
 _appt, _sess, _dept = table(Appointment), table(ClinicSession), table(Department)
 _calls = table(QueueCall)
+_complaints = table(Complaint)
 
-MEASURES_ = ("attended", "no_show", "cancelled", "open", "ahead", "off_peak", "wait_minutes", "waited")
+MEASURES_ = ("attended", "no_show", "cancelled", "open", "ahead", "off_peak", "wait_minutes", "waited", "complaints")
 DIMS = ("department", "clinician", "age_band", "condition", "channel")
 
 
@@ -174,6 +183,33 @@ def _visits(session: Session, day: date, tz: ZoneInfo) -> list[Visit]:
     return visits
 
 
+def _complaint_cells(session: Session, day: date, tz: ZoneInfo, cells: dict[Cell, list[int]]) -> None:
+    """The complaints filed on one local day (module docstring), one count each."""
+    conn = session.connection()
+    lo, hi = day_bounds(day, tz)
+    c = _complaints.c
+    where = (c.created_at >= lo, c.created_at < hi)
+    rows = conn.execute(
+        select(c.patient_id, c.department_id, _dept.c.institution_id, _appt.c.id,
+               func.coalesce(_appt.c.clinician_id, _sess.c.clinician_id), _appt.c.channel)
+        .select_from(_complaints.join(_dept, _dept.c.id == c.department_id)
+                     .outerjoin(_appt, _appt.c.id == c.appointment_id)
+                     .outerjoin(_sess, _sess.c.id == _appt.c.session_id))
+        .where(*where)).all()
+    if not rows:
+        return
+    found = cubes.people(conn, day, tz, select(c.patient_id).where(*where))
+    one = [0] * (len(MEASURES_) - 1) + [1]
+    for pid, dept, inst, appt, clin, channel in rows:
+        person = found.get(pid, cubes.NOBODY)
+        keys: dict[str, tuple[str, ...]] = {"department": (dept,), "age_band": (person.band,),
+                                            "condition": person.conditions}
+        if appt is not None:
+            keys["clinician"] = (clin or UNKNOWN,)
+            keys["channel"] = (channel_of("appointment.booked", "", {}, channel),)
+        VISITS.spread(cells, inst, keys, one)
+
+
 def _cells(session: Session, day: date, tz: ZoneInfo, _live: bool) -> dict[Cell, list[int]]:
     cells: dict[Cell, list[int]] = {}
     for v in _visits(session, day, tz):
@@ -182,7 +218,8 @@ def _cells(session: Session, day: date, tz: ZoneInfo, _live: bool) -> dict[Cell,
                 "condition": v.person.conditions, "channel": (v.channel,)}
         VISITS.spread(cells, v.institution, keys, (
             int(attended), int(v.status == "no_show"), int(v.status == "cancelled"), int(v.status in LIVE),
-            int(attended and v.ahead), int(attended and v.off_peak), v.wait or 0, int(v.wait is not None)))
+            int(attended and v.ahead), int(attended and v.off_peak), v.wait or 0, int(v.wait is not None), 0))
+    _complaint_cells(session, day, tz, cells)
     return cells
 
 
@@ -221,6 +258,8 @@ KPIS: tuple[KpiDef, ...] = (
     ("patients", "就诊患者", "Patients seen", "int"),
     ("return_visit_rate", "复诊率", "Return-visit rate", "pct"),
     ("avg_wait_minutes", "平均候诊时长(分钟)", "Average in-clinic wait (min)", "num"),
+    ("complaints", "投诉", "Complaints", "int"),
+    ("complaints_per_1000", "每千人次投诉", "Complaints per 1,000 visits", "num"),
 )
 BY = ("institution", "department", "clinician", "age_band", "condition", "channel")
 
@@ -231,7 +270,9 @@ def _kpis(m: dict[str, int], d: Sequence[int] | None) -> dict[str, Any]:
     return {"attended": att, "no_shows": ns, "no_show_rate": share(ns, att + ns),
             "appointment_rate": share(m["ahead"], att), "off_peak_share": share(m["off_peak"], att),
             "patients": d[0] if d else None, "return_visit_rate": share(d[1], d[0]) if d else None,
-            "avg_wait_minutes": round(m["wait_minutes"] / m["waited"], 1) if m["waited"] else None}
+            "avg_wait_minutes": round(m["wait_minutes"] / m["waited"], 1) if m["waited"] else None,
+            "complaints": m["complaints"],
+            "complaints_per_1000": round(m["complaints"] * 1000 / att, 2) if att else None}
 
 
 EMPTY = _kpis(VISITS.zero(), (0, 0))

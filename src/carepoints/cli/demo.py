@@ -66,6 +66,8 @@ from carepoints.scheduling.schemas import (
 from carepoints.security import service as security
 from carepoints.security import staff as staff_accounts
 from carepoints.security.models import StaffUser
+from carepoints.services.consult import service as consult
+from carepoints.services.consult.schemas import AdviserSet
 from carepoints.services.pricing import service as pricing
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -203,6 +205,9 @@ def _clinician_of(session: Any, staff_user_id: str, now: datetime) -> None:
         return
     doc = scheduling.create_clinician(session, ClinicianCreate(department_id=dep, code="gp-demo", name="孙明",
                                                                title="主治医师", staff_user_id=staff_user_id), now)
+    # (services.consult) on the roster of 全科医学科, so that 在线咨询 has someone to ask
+    consult.set_adviser(session, staff_user_id, AdviserSet(department_id=dep, profession="clinician",
+                                                           display_name="孙明", title="主治医师"), DEMO_ACTOR, now)
     today = now.astimezone(get_settings().tz).date()
     for days, release in ((1, now - timedelta(days=1)), (14, now + timedelta(days=7))):
         scheduling.create_session(session, SessionCreate(

@@ -30,7 +30,9 @@ from carepoints.operations import adjustments, fraud
 from carepoints.rules import governance
 from carepoints.rules import service as rules
 from carepoints.scheduling import tasks as scheduling
+from carepoints.services.consult import service as consult
 from carepoints.services.reports import service as reports
+from carepoints.services.satisfaction import tasks as satisfaction
 from carepoints.tiers import tasks as tiers
 
 
@@ -72,6 +74,12 @@ def reports_release_due(now: datetime) -> dict[str, Any]:
     return {"released": drain(lambda session: reports.release_due(session, now)["released"])}
 
 
+def consult_close_idle(now: datetime) -> dict[str, Any]:
+    """`close-consultations` (services.consult): answered consultations idle for `consult_idle_hours`
+    are closed, in batches; each patient is told and may rate theirs."""
+    return {"closed": drain(lambda session: consult.close_idle(session, now))}
+
+
 def privacy_apply_retention(now: datetime) -> dict[str, Any]:
     """`apply-retention` (trust.privacy): every registered kind of record past its period, in batches."""
     return retention.apply(now, get_settings().retention_days)
@@ -106,6 +114,11 @@ JOBS: dict[str, Callable[[datetime], dict[str, Any]]] = {
     "rollup-analytics": analytics.rollup_analytics,
     # (services.reports jobs)
     "release-reports": reports_release_due,
+    # (services.consult jobs)
+    "close-consultations": consult_close_idle,
+    # (services.satisfaction jobs)
+    "detect-improvements": satisfaction.detect_improvements,
+    "satisfaction-alerts": satisfaction.satisfaction_alerts,
 }
 
 # Fixed local times (hour, minute) or an interval, never "at start-up".
@@ -138,6 +151,11 @@ SCHEDULE: dict[str, tuple[int, int] | timedelta] = {
     "rollup-analytics": (2, 15),  # yesterday, after the night's expiry run; re-rolls recent days
     # (services.reports schedule)
     "release-reports": timedelta(minutes=10),  # acknowledged critical reports reach the patient within 10 min
+    # (services.consult schedule)
+    "close-consultations": timedelta(minutes=30),  # idle answered threads close within half an hour of the limit
+    # (services.satisfaction schedule)
+    "detect-improvements": timedelta(minutes=10),  # low surveys and negative reviews reach the queue within ~12 min
+    "satisfaction-alerts": (7, 30),  # daily, over the last whole days, before the working day
 }
 
 

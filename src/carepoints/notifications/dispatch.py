@@ -55,6 +55,8 @@ ESSENTIAL_TEMPLATES = (
     "appeal", "account.wechat_bound", "account.wechat_unbound", "points.earning_frozen", "points.earning_resumed",
     "account.closed", "account.reopened",  # (ops.identity)
     "reports.new",  # (services.reports) a new report of the patient's own care (no values), like health.advice
+    # (services) bookings of the patient's own care, like appointment.booked, and answers to their own requests
+    "admissions", "surgery", "previsit.booked", "consult.reply", "consult.closed", "complaints",
 )
 
 

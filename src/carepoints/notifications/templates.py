@@ -234,6 +234,52 @@ BUILTIN: dict[str, Template] = {t.key: t for t in (
     # (services.reports templates) plain words only: never the test, a value or a flag
     Template("reports.new", _P, _NO_SMS, ("新的检查报告", "您有一份新的检查报告,可在“我的报告”中查看。"),
              ("New report", "You have a new test report. You can see it in My reports.")),
+    # (services.admissions templates) dates and times only: never the ward, the procedure or the exam
+    Template("admissions.order_issued", _P, _NO_SMS,
+             ("住院预约", "医生已为您开具住院预约,请在“我的住院与手术”中选择入院日期。"),
+             ("Admission", "Your doctor has arranged an admission. Please choose your admission date under "
+                           "My admissions.")),
+    Template("admissions.booked", _P, _NO_SMS,
+             ("入院日期已预约", "您的入院日期为 {admission_date},请于 {arrival_time} 前到院办理入院,并查看入院须知。"),
+             ("Admission booked", "Your admission is on {admission_date}. Please arrive by {arrival_time} and "
+                                  "read the instructions before you come.")),
+    Template("admissions.booked.moved", _P, _NO_SMS,
+             ("入院日期已改期", "您的入院日期已改为 {admission_date},请于 {arrival_time} 前到院办理入院。"),
+             ("Admission moved", "Your admission is now on {admission_date}. Please arrive by {arrival_time}.")),
+    Template("admissions.cancelled", _P, _NO_SMS, ("住院预约已取消", "您的住院预约已取消。"),
+             ("Admission cancelled", "Your admission booking has been cancelled.")),
+    Template("admissions.cancelled.hospital", _P, _NO_SMS,
+             ("住院预约已取消", "因医院安排调整,您的住院预约已取消,医护人员会与您联系。"),
+             ("Admission cancelled", "The hospital had to cancel your admission booking. Your care team will "
+                                     "contact you.")),
+    Template("surgery.scheduled", _P, _NO_SMS,
+             ("手术日期已安排", "您的手术日期已安排为 {surgery_date},请在“我的住院与手术”中查看术前须知。"),
+             ("Surgery date", "Your surgery is on {surgery_date}. See My admissions for how to prepare.")),
+    Template("surgery.cancelled", _P, _NO_SMS, ("手术安排已取消", "您的手术安排已取消,医护人员会与您联系。"),
+             ("Surgery cancelled", "Your surgery booking has been cancelled. Your care team will contact you.")),
+    Template("previsit.booked", _P, _NO_SMS,
+             ("检查与复诊已预约", "已为您预约检查({exam_time})和复诊({followup_time}),复诊时结果已出。"),
+             ("Exam and follow-up booked", "Your exam ({exam_time}) and follow-up visit ({followup_time}) are "
+                                           "booked; the result will be ready by the follow-up.")),
+    # (services.consult templates) never the subject or a word of the conversation
+    Template("consult.reply", _P, _NO_SMS, ("在线咨询有新回复", "您的在线咨询有新的回复,可在“在线咨询”中查看。"),
+             ("New reply", "There is a new reply to your online consultation. You can read it in Consultations.")),
+    Template("consult.closed", _P, _NO_SMS, ("在线咨询已结束", "您的在线咨询已结束,欢迎为本次服务评价。"),
+             ("Consultation closed", "Your online consultation has closed. You are welcome to rate it.")),
+    # (services.satisfaction templates) ids and figures only: never the complaint's words or a note
+    Template("complaints.received", _P, _NO_SMS, ("投诉已收到", "您的投诉已收到,我们会尽快处理并答复您。"),
+             ("Complaint received", "We have received your complaint and will handle it and reply soon.")),
+    Template("complaints.closed", _P, _NO_SMS,
+             ("投诉已处理", "您的投诉已处理完毕,处理结果可在“我的投诉”中查看。"),
+             ("Complaint handled", "Your complaint has been handled. See the reply under My complaints.")),
+    Template("improvements.assigned", Audience.staff, ("inbox",),
+             ("改进事项", "有一条满意度改进事项分配给您(编号 {item_id})。"),
+             ("Improvement item", "An improvement item was assigned to you (item {item_id}).")),
+    Template("satisfaction.dropped", Audience.admins, ("inbox",),
+             ("科室满意度下降", "{department}近{days}天满意度 {current} 分,较前{days}天的 {previous} 分下降 {drop} "
+                              "分,请查看满意度看板(提醒编号 {alert_id})。"),
+             ("Department satisfaction fell", "{department}: {current} over the last {days} days, down {drop} "
+                                              "from {previous} (alert {alert_id}). See the satisfaction dashboard.")),
 )}
 
 _TIERS = {"standard": ("普通", "Standard"), "silver": ("银卡", "Silver"), "gold": ("金卡", "Gold")}

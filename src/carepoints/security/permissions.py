@@ -160,6 +160,43 @@ for _pusher in (Role.integration, Role.admin):
     PERMISSIONS[_pusher] = PERMISSIONS[_pusher] | {"diagnostic_reports:write", "diagnostic_reports:read"}
 for _reader in (Role.frontdesk, Role.nurse, Role.clinician):
     PERMISSIONS[_reader] = PERMISSIONS[_reader] | {"diagnostic_reports:read"}
+# (services.admissions permissions)
+# wards and operating rooms are set up by admins; clinicians, ward nurses and the HIS issue admission orders,
+# surgery requests and pre-visit exams and run them (admit, checks, schedule); the desk reads the day views;
+# a patient reads their own and chooses their admission date through appointments:read / appointments:write
+for _runner in (Role.integration, Role.admin, Role.nurse, Role.clinician):
+    PERMISSIONS[_runner] = PERMISSIONS[_runner] | {"admissions:read", "admissions:write"}
+PERMISSIONS[Role.frontdesk] = PERMISSIONS[Role.frontdesk] | {"admissions:read"}
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"admissions:setup"}
+# (services.satisfaction permissions)
+# complaints (投诉) are filed and read by patients for themselves (below, after PATIENT), the hospital's app and
+# the staff who take them; improvement items are worked by the front desk, nurses, clinicians and admins and
+# read by auditors; the loop's dashboard and department alerts are the admin's (auditors read)
+for _handler in (Role.admin, Role.frontdesk, Role.nurse, Role.clinician):
+    PERMISSIONS[_handler] = PERMISSIONS[_handler] | {"complaints:write", "complaints:read", "improvements:read",
+                                                     "improvements:write"}
+PERMISSIONS[Role.integration] = PERMISSIONS[Role.integration] | {"complaints:write", "complaints:read"}
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"satisfaction:read", "satisfaction:write"}
+PERMISSIONS[Role.auditor] = PERMISSIONS[Role.auditor] | {"improvements:read", "satisfaction:read"}
+
+# (services.consult permissions)
+# online consultations are answered by clinician- and nurse-role staff on a department's roster (the service
+# checks the roster; pharmacists sign in with one of those roles); admins keep the roster and may read every
+# thread (each staff read audited); patients ask for themselves (below, after PATIENT)
+for _adviser in (Role.clinician, Role.nurse, Role.admin):
+    PERMISSIONS[_adviser] = PERMISSIONS[_adviser] | {"consult:answer"}
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"consult:manage"}
+# (services.recommend permissions)
+# a patient's recommendations are read by the hospital's app (shown to the patient), the front desk and admins
+# (each staff read audited); the patient's switch is set by them (below, after PATIENT), the hospital's app
+# acting for them, the front desk helping them and admins
+for _recommender in (Role.integration, Role.admin, Role.frontdesk):
+    PERMISSIONS[_recommender] = PERMISSIONS[_recommender] | {"recommendations:read", "recommendations:write"}
+# (services.forecast permissions)
+# demand forecasts and capacity suggestions (智能号源) are the programme admin's (who applies them through the
+# scheduling service) and read by auditors
+PERMISSIONS[Role.admin] = PERMISSIONS[Role.admin] | {"forecast:read", "forecast:write"}
+PERMISSIONS[Role.auditor] = PERMISSIONS[Role.auditor] | {"forecast:read"}
 
 # (trust.auth) what a patient may do for themself; a route naming another patient answers 404
 PATIENT = frozenset({"points:read", "schedule:read", "appointments:read", "appointments:write",
@@ -179,6 +216,17 @@ PERMISSIONS[Role.patient] = PERMISSIONS[Role.patient] | {"triage:ask"}  # (servi
 # (services.reports) a patient reads their own reports, a proxy with view those of who authorised it
 PERMISSIONS[Role.patient] = PERMISSIONS[Role.patient] | {"diagnostic_reports:read"}
 PROXY_SCOPES["view"] = PROXY_SCOPES["view"] | {"diagnostic_reports:read"}
+# (services.satisfaction) a patient files and reads their own complaints, a proxy with view reads them
+PERMISSIONS[Role.patient] = PERMISSIONS[Role.patient] | {"complaints:write", "complaints:read"}
+PROXY_SCOPES["view"] = PROXY_SCOPES["view"] | {"complaints:read"}
+# (services.consult) a patient asks and reads their own consultations; a proxy with view reads them, one with
+# book (who arranges the patient's care) also asks for them
+PERMISSIONS[Role.patient] = PERMISSIONS[Role.patient] | {"consult:ask", "consult:read"}
+PROXY_SCOPES["view"] = PROXY_SCOPES["view"] | {"consult:read"}
+PROXY_SCOPES["book"] = PROXY_SCOPES["book"] | {"consult:ask", "consult:read"}
+# (services.recommend) a patient reads and switches their own recommendations, a proxy with view reads them
+PERMISSIONS[Role.patient] = PERMISSIONS[Role.patient] | {"recommendations:read", "recommendations:write"}
+PROXY_SCOPES["view"] = PROXY_SCOPES["view"] | {"recommendations:read"}
 PERMISSIONS[Role.proxy] = frozenset().union(*PROXY_SCOPES.values())
 PATIENT_ROLES = (Role.patient,)
 # every signed-in caller may end their own session

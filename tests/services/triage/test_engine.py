@@ -4,6 +4,8 @@ the segmenter following the knowledge base's words as they change."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from carepoints.services.triage import engine, knowledge
@@ -71,7 +73,18 @@ def test_a_denial_after_the_term_and_words_that_contain_a_negation() -> None:
 def test_history_raises_no_red_flag_but_still_guides() -> None:
     assert flags("以前有过一次晕倒，这次是来看失眠的") == set()
     assert flags("之前好好的，突然胸口疼，出冷汗") == {"chest_pain_alarm"}  # 突然 brings it back to now
-    assert kinds("去年做过心脏支架，心口疼") == ["cardiology"]
+    assert kinds("去年晕倒过一次，现在头疼")[0] == "neurology"  # the fainting is history: no red flag
+    assert kinds("去年做过心脏支架，来复查") == ["cardiology", "general"]
+
+
+def test_standing_conditions_count_even_as_history() -> None:
+    # settings.standing_terms: a stent or blood thinners told as history still count for red flags
+    assert flags("去年做过心脏支架，心口疼") == {"chest_pain_alarm"}
+    assert flags("以前一直吃华法林，今天大便全是血") >= {"severe_bleeding"}
+    assert flags("以前吃过华法林，今天鼻子出了点血") == set()  # a little blood: not on its own
+    plain = engine.Knowledge(KB.kinds.values(), KB.terms.values(), KB.red_flags,
+                             dataclasses.replace(KB.settings, standing_terms=frozenset()))
+    assert not engine.analyse(plain, "去年做过心脏支架，心口疼").urgent
 
 
 def test_gapped_synonyms_and_their_guards() -> None:
@@ -163,3 +176,69 @@ def test_synonyms_are_checked() -> None:
     for bad in (["头 疼"], ["a" * 25], ["胸口…"], ["…疼"], ["胸|…疼"], ["头疼!"]):
         with pytest.raises(ValueError, match="同义词"):
             clean_synonyms(bad)
+
+
+def test_one_number_blood_pressures_and_a_crisis() -> None:
+    assert engine.high_pressure_in("血压一直150左右") == ("血压一直150", 150, 0)
+    assert engine.high_pressure_in("高压一百八") == ("高压一百八", 180, 0)
+    assert engine.high_pressure_in("低压105") == ("低压105", 0, 105)
+    assert engine.high_pressure_in("血压120，还好") is None
+    assert engine.high_pressure_in("血压130/80") is None
+    assert kinds("血压一直150左右，想调调药")[0] == "cardiology"
+    assert flags("高压一百九，头疼") == {"hypertensive_crisis"}
+    assert flags("血压150，有点头疼") == set()  # high, not a crisis
+
+
+def test_ages_in_days_weeks_and_months_belong_to_the_baby() -> None:
+    assert engine.age_in("孩子出生十几天") == (0, True)
+    assert engine.age_in("宝宝才一个半月") == (0, True)
+    assert engine.age_in("孩子六周大") == (0, True)
+    assert engine.age_in("孩子两个月，发烧") == (0, True)
+    assert engine.age_in("生完孩子两个月，老想哭") == (None, False)  # the mother speaks
+    assert engine.age_in("发烧两个月了") == (None, False)
+    assert engine.age_in("喝完酒第二天大脚趾肿") == (None, False)  # 第二天 is no age
+    assert engine.temperature_in("烧到三十九度五") == pytest.approx(39.5)
+
+
+def test_a_lone_character_gives_way_to_a_longer_pattern() -> None:
+    assert flags("抽了三十年烟，早上老有痰") == set()  # 抽 … 烟 is smoking, not a seizure
+    assert "smoking" in said("抽了三十年烟")
+    assert flags("最近小腿晚上会抽") == set()  # 小腿 … 抽 is a cramp
+    assert flags("孩子突然抽了") == {"seizure"}
+
+
+def test_what_happened_next_ends_a_negation() -> None:
+    assert said("没几分钟就喘不上气")["dyspnea"] is False
+    assert "breathing_difficulty" in flags("吃完药没几分钟就喘不上气")
+    assert said("没想过伤害自己")["self_harm"] is True
+
+
+def test_fillers_and_modifiers_inside_a_gap() -> None:
+    assert said("心口那儿一阵阵钻心地疼")["chest_pain"] is False  # fillers do not count towards the gap
+    assert flags("心口那儿一阵阵钻心地疼，出了一身黏汗") == {"chest_pain_alarm"}
+    assert "headache" not in said("头两天肚子疼")  # a symptom inside the gap still blocks
+
+
+@pytest.mark.parametrize(("text", "flag"), [
+    ("胸口闷痛往左胳膊上窜", "chest_pain_alarm"),  # radiation
+    ("心口疼，含了救心丸也不管用", "chest_pain_alarm"),  # no relief
+    ("我爸吃着饭突然右手拿不住筷子", "stroke_signs"),  # onset while busy
+    ("家里烧炭，一家人都头晕想吐", "poisoning"),
+    ("孩子把爷爷的降压药吃了好几片", "poisoning"),
+    ("两天没放屁了，一直吐", "acute_abdomen"),
+    ("求求你们快来，我爸不行了", "distress"),
+    ("怀孕八个月，今天一直没感觉到胎动", "pregnancy_warning"),
+])
+def test_phrasing_families(text: str, flag: str) -> None:
+    assert flag in flags(text)
+
+
+@pytest.mark.parametrize("text", [
+    "胸口偶尔针扎似的疼一下，几秒钟就好",
+    "我妈年纪大了眼睛不行了，看报纸费劲",
+    "我老公打呼噜，睡觉憋气停一下又接着打",
+    "吃了海鲜以后肚子有点不舒服",
+    "早上起来手指头有点麻，甩一甩就好了",
+])
+def test_ordinary_complaints_stay_calm(text: str) -> None:
+    assert flags(text) == set()

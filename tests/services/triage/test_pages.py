@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from carepoints.config import get_settings
 from carepoints.kit.db import read_tx, write_tx
 from carepoints.kit.time import utc_now
 from carepoints.patients import proxies
@@ -112,7 +113,8 @@ def test_refusals_are_shown_beside_the_field_and_nothing_is_counted(db: Db) -> N
 
 def test_the_page_is_rate_limited_like_the_api(db: Db) -> None:
     client = patient_client(enrol(utc_now()))
-    statuses = [client.submit("/me/triage", {"text": "牙疼"}).status_code for _ in range(service.PER_MINUTE + 10)]
+    limit = get_settings().rate_limit_triage_per_minute
+    statuses = [client.submit("/me/triage", {"text": "牙疼"}).status_code for _ in range(limit + 10)]
     assert 429 in statuses
     r = client.submit("/me/triage", {"text": "牙疼"})
     assert r.status_code == 429

@@ -31,6 +31,7 @@ from carepoints.engagement.community.errors import (
 )
 from carepoints.engagement.community.models import Photo, PhotoTask
 from carepoints.engagement.community.schemas import PhotoTarget, PhotoTaskCreate
+from carepoints.kit import uploads
 from carepoints.kit.bulk import insert_new, savepoint
 from carepoints.kit.db import table
 from carepoints.kit.ids import is_id, new_id
@@ -42,7 +43,6 @@ from carepoints.patients.proxies import GUARDIAN_AGE, Proxy, check, turns
 _tasks = table(PhotoTask)
 _photos = table(Photo)
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-_CHUNK = 64 * 1024
 
 
 def task_doc(row: Any) -> dict[str, Any]:
@@ -68,12 +68,7 @@ def tasks(session: Session, *, active_only: bool) -> list[dict[str, Any]]:
 
 def read_limited(stream: IO[bytes], limit: int) -> bytes:
     """At most `limit` bytes of the upload, read in chunks; 413 beyond (the rest unread)."""
-    buf = io.BytesIO()
-    while chunk := stream.read(_CHUNK):
-        buf.write(chunk)
-        if buf.tell() > limit:
-            raise PhotoTooLargeError(limit=limit)
-    return buf.getvalue()
+    return uploads.read_limited(stream, limit, lambda: PhotoTooLargeError(limit=limit))
 
 
 def clean_image(raw: bytes) -> tuple[bytes, str, int, int]:

@@ -159,6 +159,13 @@ def answer_step(session: Session, step_id: str, body: ResponseCreate, actor: Act
                 plan_id=step["plan_id"], step=step["offset_days"]), True
 
 
+def survey_answered(session: Session, patient_id: str, now: datetime) -> bool:
+    """Whether the patient has answered this month's satisfaction survey."""
+    period = scoring.period_of(service.today(now))
+    return session.connection().execute(select(_responses.c.id).where(
+        _responses.c.patient_id == patient_id, _responses.c.survey_period == period).limit(1)).first() is not None
+
+
 def answer_survey(session: Session, body: SurveyResponseCreate, actor: Actor, now: datetime
                   ) -> tuple[dict[str, Any], bool]:
     """Store a patient's monthly satisfaction survey (this month by default, or last

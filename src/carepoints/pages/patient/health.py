@@ -1,7 +1,7 @@
 """The patient's health and learning pages: readings with their feedback and 30-day trend
 (/me/health), education and quizzes (/me/learn), lectures (/me/lectures), follow-up
-questionnaires (/me/followups), reviews after a visit (/me/reviews), photo tasks
-(/me/photos) and the invite code (/me/invite).
+questionnaires (/me/followups), the monthly satisfaction survey (/me/survey), reviews after a
+visit (/me/reviews), photo tasks (/me/photos) and the invite code (/me/invite).
 
 Every page calls the services the engagement API calls, with the API's permissions
 (engagement.health / learning / followups / community endpoints); a record named by its
@@ -23,7 +23,8 @@ from carepoints.engagement.community import invites, photos
 from carepoints.engagement.community.errors import PhotoTooLargeError
 from carepoints.engagement.followups import responses as followup_responses
 from carepoints.engagement.followups import service as followups
-from carepoints.engagement.followups.schemas import Channel, ResponseCreate
+from carepoints.engagement.followups.errors import QuestionnaireNotFoundError
+from carepoints.engagement.followups.schemas import Channel, ResponseCreate, SurveyResponseCreate
 from carepoints.engagement.health import measurements, medication
 from carepoints.engagement.health import service as health
 from carepoints.engagement.health.schemas import DoseCheckIn, MeasurementCreate
@@ -464,6 +465,68 @@ async def followup_answer(page: Annotated[Page, Depends(patient_page("followups:
     if doc.get("message"):
         lines.append({"kind": "notice", "text": page.say(str(doc["message"]))})
     return _step_page(page, step_id, 201, result={"lines": lines, "advice": None}, answers=given)
+
+
+# --- the monthly satisfaction survey ----------------------------------------------------------
+
+def _survey_page(page: Page, status: int = 200, **values: Any) -> Response:
+    """The survey's form (the current version of the satisfaction questionnaire; made on first
+    use as `POST /surveys/satisfaction/responses` makes it) or, after an answer, its result."""
+    now = utc_now()
+    try:
+        with reading() as session:
+            template = followups.current(session, followups.SATISFACTION_CODE)
+    except QuestionnaireNotFoundError:
+        with writing() as session:
+            template = followups.satisfaction_template(session, now)
+    values.setdefault("errors", {})
+    values.setdefault("answers", {})
+    if status == 200 and "result" not in values:
+        with reading() as session:
+            values["answered"] = followup_responses.survey_answered(session, page.patient_id, now)
+    return page.render("patient/health/survey.html", status=status, tab="health", back="/me/health",
+                       questionnaire=followups.questionnaire_doc(template), key=new_id(), **values)
+
+
+@router.get("/me/survey")
+def survey(page: Annotated[Page, Depends(patient_page("followups:write", "engagement:write"))]) -> Response:
+    """满意度调查: this month's satisfaction survey (once a month, points the first time)."""
+    return _survey_page(page)
+
+
+@router.post("/me/survey")
+async def survey_answer(page: Annotated[Page, Depends(patient_page("followups:write", "engagement:write"))],
+                        request: Request) -> Response:
+    """Answer this month's survey through the service the API calls (`survey.completed` once per
+    patient and month); a second answer the same month is refused in plain words (409)."""
+    assert page.principal is not None  # noqa: S101
+    form = await request.form()
+    now = utc_now()
+    with reading() as session:
+        try:
+            questions = followups.current(session, followups.SATISFACTION_CODE)["questions"]
+        except QuestionnaireNotFoundError:
+            questions = followups.SATISFACTION["questions"]
+    given = {str(q["id"]): [str(v) for v in form.getlist(f"q_{q['id']}")] for q in questions}
+    key = form.get("key")
+    try:
+        answers = questionnaire_answers(questions, form)
+        body = SurveyResponseCreate(patient_id=page.patient_id, answers=answers,
+                                    idempotency_key=key if isinstance(key, str) and key else None)
+        with writing() as session:
+            doc, _created = followup_responses.answer_survey(session, body, page.principal.actor(), now)
+    except ValidationError as err:
+        failed = _pydantic(err)
+        return _survey_page(page, 422, answers=given, error=failed.to_dict(), errors=form_errors(failed, page.lang))
+    except AppError as err:
+        if err.status_code not in (400, 409, 422):
+            raise
+        return _survey_page(page, err.status_code, answers=given, error=err.to_dict(),
+                            errors=form_errors(err, page.lang), refused=err.status_code == 409)
+    lines = outcome_lines(page, doc["outcome"] or {})
+    if doc.get("message"):
+        lines.append({"kind": "notice", "text": page.say(str(doc["message"]))})
+    return _survey_page(page, 201, result={"lines": lines, "advice": None}, period=doc.get("period"))
 
 
 # --- reviews after a visit -----------------------------------------------------------------

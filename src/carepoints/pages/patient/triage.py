@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from carepoints.config import get_settings
 from carepoints.kit.errors import AppError, ValidationFailedError
 from carepoints.kit.ratelimit import limiter
 from carepoints.kit.time import utc_now
@@ -98,7 +99,7 @@ def triage_ask(page: Ask, text: Annotated[str, Form(max_length=2000)] = "",
                 "patient_id": None if page.acting else page.principal.id})
         except ValidationError as err:
             raise _invalid(err) from None
-        limiter.check("triage:" + page.principal.id, triage.PER_MINUTE)
+        limiter.check("triage:" + page.principal.id, get_settings().rate_limit_triage_per_minute)
         with writing() as session:
             result = triage.ask(session, body, utc_now())
     except AppError as err:

@@ -11,7 +11,6 @@ twice changes nothing the second time. An import that changes something leaves o
 from __future__ import annotations
 
 import hashlib
-import io
 from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import IO, Any
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from carepoints.audit.service import Actor, record
 from carepoints.config import get_settings
+from carepoints.kit import uploads
 from carepoints.kit.db import serialise
 from carepoints.kit.ids import is_id, new_id
 from carepoints.kit.money import cny
@@ -120,14 +120,8 @@ def set_settings(session: Session, body: SettingsUpdate, actor: Actor, now: date
 def read_limited(stream: IO[bytes], declared: str = "", limit: int = parsing.MAX_BYTES) -> bytes:
     """At most `limit` bytes of an upload, read in chunks; 413 beyond (the rest unread), or at once
     when the request's declared Content-Length is already too large."""
-    if declared.isdigit() and int(declared) > limit + 64 * 1024:  # room for the multipart framing
-        raise FileTooLargeError(limit_mb=limit // (1024 * 1024))
-    buf = io.BytesIO()
-    while chunk := stream.read(64 * 1024):
-        buf.write(chunk)
-        if buf.tell() > limit:
-            raise FileTooLargeError(limit_mb=limit // (1024 * 1024))
-    return buf.getvalue()
+    return uploads.read_limited(stream, limit, lambda: FileTooLargeError(limit_mb=limit // (1024 * 1024)),
+                                declared=declared)
 
 
 def _stored(session: Session, institution_id: str) -> tuple[dict[str, StoredItem], dict[str, StoredPackage]]:

@@ -31,7 +31,7 @@ def ask(body: TriageAsk, p: Principal = Depends(require("triage:ask"))) -> JSON:
     department kinds with the reason (the words that led there), the hospital's departments
     and clinicians with open sessions. Always a disclaimer: never a diagnosis. 429
     `rate.limited` past 30 a minute per caller."""
-    limiter.check("triage:" + p.id, service.PER_MINUTE)
+    limiter.check("triage:" + p.id, get_settings().rate_limit_triage_per_minute)
     with write_tx() as session:
         return JSON(service.ask(session, body, utc_now()))
 

@@ -25,7 +25,7 @@ def shipped() -> KnowledgeDoc:
 def settings_of(doc: SettingsDoc) -> engine.Settings:
     return engine.Settings(child_age_below=doc.child_age_below, child_kind=doc.child_kind,
                            pregnancy_kind=doc.pregnancy_kind, fallback_kind=doc.fallback_kind,
-                           max_departments=doc.max_departments)
+                           max_departments=doc.max_departments, standing_terms=frozenset(doc.standing_terms))
 
 
 def groups(when: Iterable[Iterable[str | Iterable[str]]]) -> tuple[tuple[frozenset[str], ...], ...]:

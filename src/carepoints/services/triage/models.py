@@ -99,3 +99,14 @@ class TriageDailyCount(Base):
     count: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (CheckConstraint("count >= 0", name="count_nonnegative"),)
+
+
+class TriageKnowledgeState(Base):
+    """Which shipped knowledge base the tables were last refreshed from: `name` shipped, `fingerprint`
+    the SHA-256 of the file's content. A start-up with the same file does nothing."""
+
+    __tablename__ = "triage_knowledge_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

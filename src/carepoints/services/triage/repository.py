@@ -4,7 +4,7 @@ counts). Hospital departments, sessions and patients are read through their own 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -16,6 +16,7 @@ from carepoints.services.triage.models import (
     TriageDailyCount,
     TriageDepartmentMap,
     TriageKind,
+    TriageKnowledgeState,
     TriageRedFlag,
     TriageTerm,
 )
@@ -25,6 +26,7 @@ terms_t = table(TriageTerm)
 flags_t = table(TriageRedFlag)
 map_t = table(TriageDepartmentMap)
 counts_t = table(TriageDailyCount)
+state_t = table(TriageKnowledgeState)
 
 
 def kinds(conn: Connection) -> list[RowMapping]:
@@ -68,6 +70,35 @@ def set_term(conn: Connection, term_id: str, **values: Any) -> None:
 
 def set_red_flag(conn: Connection, flag_id: str, **values: Any) -> None:
     conn.execute(update(flags_t).where(flags_t.c.id == flag_id).values(**values))
+
+
+def set_kind(conn: Connection, code: str, **values: Any) -> None:
+    conn.execute(update(kinds_t).where(kinds_t.c.code == code).values(**values))
+
+
+def refresh_term(conn: Connection, term_id: str, **values: Any) -> bool:
+    """Update a term only while it is as shipped (source shipped, never edited: version 1); a
+    concurrent edit wins. True when the row changed."""
+    stmt = (update(terms_t).where(terms_t.c.id == term_id, terms_t.c.source == "shipped", terms_t.c.version == 1)
+            .values(**values))
+    return bool(conn.execute(stmt).rowcount)
+
+
+def refresh_red_flag(conn: Connection, flag_id: str, **values: Any) -> bool:
+    """Update a red flag only while it was never edited (version 1). True when the row changed."""
+    stmt = update(flags_t).where(flags_t.c.id == flag_id, flags_t.c.version == 1).values(**values)
+    return bool(conn.execute(stmt).rowcount)
+
+
+def fingerprint(conn: Connection, name: str) -> str | None:
+    """The fingerprint of the shipped knowledge base the tables were last refreshed from."""
+    found = conn.execute(select(state_t.c.fingerprint).where(state_t.c.name == name)).scalar()
+    return None if found is None else str(found)
+
+
+def set_fingerprint(conn: Connection, name: str, value: str, now: datetime) -> None:
+    stmt = upsert(conn, state_t).values(name=name, fingerprint=value, updated_at=now)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"fingerprint": value, "updated_at": now}))
 
 
 def mappings(conn: Connection, kind_code: str | None = None) -> list[RowMapping]:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 MAX_TEXT = 500
-MAX_SYNONYMS = 60
+MAX_SYNONYMS = 120
 MAX_WEIGHTS = 20
 MAX_ALTERNATIVES = 20
 MAX_GROUPS = 6
@@ -124,6 +124,8 @@ class SettingsDoc(_In):
     pregnancy_kind: Slug = "obstetrics"
     fallback_kind: Slug = "general"
     max_departments: int = Field(default=3, ge=1, le=6)
+    # terms red flags read even when told as history ("去年放过支架，今天胸口又疼"): standing conditions
+    standing_terms: list[Slug] = Field(default_factory=list, max_length=50)
 
 
 class KnowledgeDoc(_In):

@@ -14,14 +14,19 @@ flag raised, the first kind suggested, nothing recognised) — no text, no patie
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from carepoints.audit import service as audit
+from carepoints.audit.service import Actor
 from carepoints.config import get_settings
+from carepoints.kit.db import serialise
 from carepoints.kit.ids import is_id
 from carepoints.kit.time import local_date
 from carepoints.patients import service as patients
@@ -31,9 +36,8 @@ from carepoints.security import scope
 from carepoints.services.triage import engine, knowledge
 from carepoints.services.triage import repository as repo
 from carepoints.services.triage.errors import InstitutionNotFoundError
-from carepoints.services.triage.schemas import TriageAsk
+from carepoints.services.triage.schemas import KnowledgeDoc, TriageAsk, flag_terms
 
-PER_MINUTE = 30  # triages per caller per minute (kit.ratelimit, key "triage:" + caller id)
 CLINICIANS_PER_DEPARTMENT = 3
 MAX_CLINICIANS = 8
 CHANNEL = "online"
@@ -48,32 +52,90 @@ SAFETY_ZH = "如果症状严重、突然加重,或您觉得情况紧急,请立�
 SAFETY_EN = "If symptoms are severe, get worse suddenly, or feel urgent to you, call 120 now"
 FRONT_DESK_ZH = "未能识别您描述的症状,建议先看全科/普通内科,或到医院导诊台咨询工作人员"
 FRONT_DESK_EN = "We could not recognise the symptoms: start with general practice, or ask at the hospital's front desk"
+KNOWLEDGE_LOCK = "triage:knowledge"
+KNOWLEDGE_STATE = "shipped"
 _NOT_IN_NAME = re.compile(r"[\s()()【】\[\]]|门诊|诊室|专科")
 
 
 # --- the knowledge base in the database ---------------------------------------------------------
 
-def ensure_knowledge(session: Session, now: datetime) -> int:
-    """Load what the shipped file has and the tables miss (kinds, terms, red flags), then map
-    departments by name. Never changes a row that exists: an admin's edit stays. Answers the
-    rows added (bootstrap.seed runs this at every start)."""
+def fingerprint(doc: KnowledgeDoc) -> str:
+    """The SHA-256 of a knowledge base's content: what start-up compares with the recorded one."""
+    return hashlib.sha256(doc.model_dump_json().encode()).hexdigest()
+
+
+def ensure_knowledge(session: Session, now: datetime, doc: KnowledgeDoc | None = None) -> int:
+    """Bring the tables up to the shipped knowledge base (`doc`: the shipped file) when it is not
+    the one they were last refreshed from (its fingerprint, recorded), then map departments by
+    name. Answers the rows added or changed (bootstrap.seed runs this at every start).
+
+    What is missing is added; a kind, term or red flag still exactly as shipped (a term of source
+    shipped and a red flag never edited: version 1) is rewritten to the shipped content, so
+    that shipped synonyms, weights and red-flag alternatives reach existing installations; one
+    no longer shipped is disabled (a term only when no enabled red flag reads it). Every row an
+    admin created or edited is left alone, and its synonyms stay its own. One start-up at a
+    time (an advisory lock on PostgreSQL, BEGIN IMMEDIATE on SQLite); the others, and every
+    start-up with an unchanged file, find the fingerprint recorded and change nothing."""
     conn = session.connection()
-    doc = knowledge.shipped()
-    have_kinds, have_terms = repo.ids(conn, repo.kinds_t, "code"), repo.ids(conn, repo.terms_t, "id")
-    have_flags = repo.ids(conn, repo.flags_t, "id")
-    kinds = [{"code": k.code, "name_zh": k.zh, "name_en": k.en, "names": list(k.names), "sex": k.sex,
-              "sort": k.sort, "enabled": True, "updated_at": now} for k in doc.kinds if k.code not in have_kinds]
-    terms = [{"id": t.id, "name_zh": t.zh, "name_en": t.en, "synonyms": list(t.synonyms), "weights": dict(t.weights),
-              "enabled": True, "source": "shipped", "version": 1, "created_at": now, "updated_at": now}
-             for t in doc.terms if t.id not in have_terms]
-    flags = [{"id": f.id, "name_zh": f.zh, "name_en": f.en, "message_zh": f.message_zh, "message_en": f.message_en,
-              "hotline_zh": f.hotline_zh, "hotline_en": f.hotline_en, "when": f.when, "enabled": True,
-              "sort": n, "version": 1, "updated_at": now}
-             for n, f in enumerate(doc.red_flags, start=1) if f.id not in have_flags]
-    repo.add(conn, repo.kinds_t, kinds)
-    repo.add(conn, repo.terms_t, terms)
-    repo.add(conn, repo.flags_t, flags)
-    return len(kinds) + len(terms) + len(flags) + match_departments(session, now)
+    doc = doc or knowledge.shipped()
+    mark = fingerprint(doc)
+    serialise(conn, KNOWLEDGE_LOCK)
+    changed = 0
+    if repo.fingerprint(conn, KNOWLEDGE_STATE) != mark:
+        counts = _refresh(conn, doc, now)
+        repo.set_fingerprint(conn, KNOWLEDGE_STATE, mark, now)
+        audit.record(session, Actor.system("triage.knowledge"), "triage:knowledge:refresh", now,
+                     fingerprint=mark[:16], added=counts["added"], refreshed=counts["refreshed"],
+                     disabled=counts["disabled"])
+        changed = sum(counts.values())
+    return changed + match_departments(session, now)
+
+
+def _refresh(conn: Connection, doc: KnowledgeDoc, now: datetime) -> dict[str, int]:
+    counts = {"added": 0, "refreshed": 0, "disabled": 0}
+    kinds = {k["code"]: k for k in repo.kinds(conn)}
+    for k in doc.kinds:
+        values = {"name_zh": k.zh, "name_en": k.en, "names": list(k.names), "sex": k.sex, "sort": k.sort}
+        have = kinds.get(k.code)
+        if have is None:
+            repo.add(conn, repo.kinds_t, [{"code": k.code, **values, "enabled": True, "updated_at": now}])
+            counts["added"] += 1
+        elif any(have[f] != v for f, v in values.items()):
+            repo.set_kind(conn, k.code, **values, updated_at=now)
+            counts["refreshed"] += 1
+    rows = {t["id"]: t for t in repo.terms(conn)}
+    pristine = {i for i, r in rows.items() if r["source"] == "shipped" and r["version"] == 1}
+    taken = {s for i, r in rows.items() if i not in pristine for s in r["synonyms"]}  # an admin's words
+    for t in doc.terms:
+        term = {"name_zh": t.zh, "name_en": t.en, "synonyms": [s for s in t.synonyms if s not in taken],
+                "weights": dict(t.weights), "enabled": True}
+        have = rows.get(t.id)
+        if have is None:
+            repo.add(conn, repo.terms_t, [{"id": t.id, **term, "source": "shipped", "version": 1, "created_at": now,
+                                           "updated_at": now}])
+            counts["added"] += 1
+        elif t.id in pristine and any(have[f] != v for f, v in term.items()):
+            counts["refreshed"] += repo.refresh_term(conn, t.id, **term, updated_at=now)
+    flags = {f["id"]: f for f in repo.red_flags(conn)}
+    for n, f in enumerate(doc.red_flags, start=1):
+        flag = {"name_zh": f.zh, "name_en": f.en, "message_zh": f.message_zh, "message_en": f.message_en,
+                "hotline_zh": f.hotline_zh, "hotline_en": f.hotline_en, "when": f.when, "sort": n, "enabled": True}
+        have = flags.get(f.id)
+        if have is None:
+            repo.add(conn, repo.flags_t, [{"id": f.id, **flag, "version": 1, "updated_at": now}])
+            counts["added"] += 1
+        elif have["version"] == 1 and any(have[k] != v for k, v in flag.items()):
+            counts["refreshed"] += repo.refresh_red_flag(conn, f.id, **flag, updated_at=now)
+    shipped_flags = {f.id for f in doc.red_flags}
+    for fid, have in flags.items():
+        if fid not in shipped_flags and have["version"] == 1 and have["enabled"]:
+            counts["disabled"] += repo.refresh_red_flag(conn, fid, enabled=False, updated_at=now)
+    read = {t for f in repo.red_flags(conn) if f["enabled"] for t in flag_terms(f["when"])}
+    shipped_terms = {t.id for t in doc.terms}
+    for tid in sorted(pristine - shipped_terms - read):
+        if rows[tid]["enabled"]:
+            counts["disabled"] += repo.refresh_term(conn, tid, enabled=False, updated_at=now)
+    return counts
 
 
 def load(session: Session) -> engine.Knowledge:
