@@ -57,8 +57,8 @@ test: $(STAMP)
 	elif [ -n "$$CI" ]; then pg=require; \
 	elif ( $(PG_PROBE) ); then pg=on; \
 	else echo "PostgreSQL not reachable on $(PG_HOST):$(PG_PORT): PostgreSQL tests will be SKIPPED"; pg=skip; fi; \
-	echo "CAREPOINTS_TEST_PG=$$pg $(BIN)/pytest -n 2 -q $(PYTEST_ARGS)"; \
-	CAREPOINTS_TEST_PG=$$pg CAREPOINTS_TEST_PG_URL='$(CAREPOINTS_TEST_PG_URL)' $(BIN)/pytest -n 2 -q $(PYTEST_ARGS)
+	echo "CAREPOINTS_TEST_PG=$$pg $(BIN)/pytest -n 2 -q --durations=40 $(PYTEST_ARGS)"; \
+	CAREPOINTS_TEST_PG=$$pg CAREPOINTS_TEST_PG_URL='$(CAREPOINTS_TEST_PG_URL)' $(BIN)/pytest -n 2 -q --durations=40 $(PYTEST_ARGS)
 
 # All three checks run even when an earlier one fails; the target fails if any did.
 lint: $(STAMP)

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # Page cache per SQLite connection, in MiB (used as pages are read; a warm cache keeps the
     # ingest path's index lookups off the file).
     sqlite_cache_mb: int = Field(default=64, ge=2, le=4096)
+    # SQLite's PRAGMA synchronous: FULL (the default) flushes the WAL at every commit, so a power cut loses
+    # nothing committed; NORMAL may lose the last commits on a power cut (never on a crash of the app)
+    sqlite_synchronous: str = Field(default="FULL", pattern=r"^(FULL|NORMAL)$")
     log_level: str = "info"
     # Scheduling (预约挂号): per-patient limits, release and cancellation rules, check-in window.
     booking_max_per_day: int = Field(default=3, ge=1, le=20)

@@ -51,7 +51,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA cache_size=-{int(get_settings().sqlite_cache_mb) * 1024}")
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute(f"PRAGMA synchronous={get_settings().sqlite_synchronous}")  # FULL | NORMAL, validated
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     # Checkpoints run on a background thread (see _Checkpointer); this is only a backstop.
