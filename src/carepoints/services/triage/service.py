@@ -81,12 +81,15 @@ def ensure_knowledge(session: Session, now: datetime, doc: KnowledgeDoc | None =
     mark = fingerprint(doc)
     serialise(conn, KNOWLEDGE_LOCK)
     changed = 0
-    if repo.fingerprint(conn, KNOWLEDGE_STATE) != mark:
+    recorded = repo.fingerprint(conn, KNOWLEDGE_STATE)
+    if recorded != mark:
         counts = _refresh(conn, doc, now)
         repo.set_fingerprint(conn, KNOWLEDGE_STATE, mark, now)
+    if recorded is not None and recorded != mark:  # an installation's first load is not a change to audit
         audit.record(session, Actor.system("triage.knowledge"), "triage:knowledge:refresh", now,
                      fingerprint=mark[:16], added=counts["added"], refreshed=counts["refreshed"],
                      disabled=counts["disabled"])
+    if recorded != mark:
         changed = sum(counts.values())
     return changed + match_departments(session, now)
 
